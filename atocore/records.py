@@ -1,0 +1,491 @@
+"""The record types of a store, their file formats and their validation.
+
+Every write path calls one of the ``*_from_dict`` / ``parse_*`` functions before anything is
+committed, so a bad field is reported (naming the field and the allowed values) and nothing
+is written. The same functions check files that arrive by ``git push``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
+
+import yaml
+
+from .errors import ValidationError
+from .ids import check_record_id, check_slug
+
+try:  # the C loader is ~12x faster on thousands of small records
+    _Loader: type = yaml.CSafeLoader
+    _Dumper: type = yaml.CSafeDumper
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _Loader, _Dumper = yaml.SafeLoader, yaml.SafeDumper
+
+MEMORY_TYPES = ("identity", "preference", "project", "episodic", "knowledge", "adaptation")
+MEMORY_STATUSES = ("candidate", "active", "superseded", "invalid")
+STATE_CATEGORIES = ("summary", "decision", "constraint", "focus", "status", "fact", "contact")
+PROJECT_STATUSES = ("proposed", "approved")
+
+MAX_MEMORY_CHARS = 8_000
+MAX_STATE_VALUE_CHARS = 1_000
+MAX_SHORT_CHARS = 200
+MAX_DESCRIPTION_CHARS = 2_000
+MAX_TURN_CHARS = 200_000
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+# --------------------------------------------------------------------------- field checks
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: type | tuple[type, ...]
+    required: bool = True
+    nullable: bool = False
+    choices: tuple[Any, ...] | None = None
+    max_len: int | None = None
+    check: Callable[[Any, str], Any] | None = None
+    default: Any = None
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {str: "text", int: "integer", float: "number", list: "list", dict: "mapping", bool: "true/false"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _coerce_timestamp(value: Any) -> Any:
+    # Hand-edited YAML turns an unquoted ISO date into a datetime; keep timestamps as text.
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.timezone.utc)
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    return value
+
+
+def check_fields(data: Any, fields: Iterable[Field], where: str) -> dict[str, Any]:
+    """Validate a mapping against ``fields``; return a new dict with defaults filled in."""
+    fields = list(fields)
+    if not isinstance(data, dict):
+        raise ValidationError(where, f"must be a mapping of fields, got {_type_name(type(data))}")
+    known = {f.name for f in fields}
+    for key in data:
+        if key not in known:
+            raise ValidationError(f"{where}.{key}", "unknown field", sorted(known))
+    out: dict[str, Any] = {}
+    for f in fields:
+        path = f"{where}.{f.name}" if where else f.name
+        if f.name not in data or (data[f.name] is None and not f.nullable and not f.required):
+            if f.required:
+                raise ValidationError(path, "is required")
+            out[f.name] = f.default() if callable(f.default) else f.default
+            continue
+        value = _coerce_timestamp(data[f.name])
+        if value is None:
+            if not f.nullable:
+                raise ValidationError(path, f"must be {_type_name(f.kind)}, not empty")
+            out[f.name] = None
+            continue
+        kinds = f.kind if isinstance(f.kind, tuple) else (f.kind,)
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            raise ValidationError(path, f"must be {_type_name(f.kind)}, got {type(value).__name__}")
+        if f.choices is not None and value not in f.choices:
+            raise ValidationError(path, f"{value!r} is not allowed", f.choices)
+        if f.max_len is not None and isinstance(value, (str, list)) and len(value) > f.max_len:
+            unit = "characters" if isinstance(value, str) else "items"
+            raise ValidationError(path, f"is too long ({len(value)} {unit}; at most {f.max_len})")
+        if isinstance(value, str) and "\x00" in value:
+            raise ValidationError(path, "must not contain NUL characters")
+        if f.check is not None:
+            value = f.check(value, path)
+        out[f.name] = value
+    return out
+
+
+def _slug(value: str, path: str) -> str:
+    return check_slug(value, path)
+
+
+def _record_id(value: str, path: str) -> str:
+    return check_record_id(value, path)
+
+
+def _unit_interval(value: float, path: str) -> float:
+    if math.isnan(value) or not 0.0 <= value <= 1.0:
+        raise ValidationError(path, f"must be between 0 and 1, got {value}")
+    return value
+
+
+def _timestamp(value: str, path: str) -> str:
+    try:
+        _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(path, f"{value!r} is not an ISO-8601 timestamp (e.g. 2026-01-31T12:00:00Z)") from None
+    return value
+
+
+def _nonblank(value: str, path: str) -> str:
+    if not value.strip():
+        raise ValidationError(path, "must not be empty")
+    return value
+
+
+def _short_strings(value: list, path: str) -> list:
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip() or len(item) > MAX_SHORT_CHARS:
+            raise ValidationError(f"{path}[{i}]", f"must be non-empty text of at most {MAX_SHORT_CHARS} characters")
+    return value
+
+
+def decode_text(raw: bytes, field_name: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(field_name, f"is not valid UTF-8 (bad byte at offset {exc.start})") from None
+
+
+def _yaml_load(text: str, where: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise ValidationError(where, f"is not valid YAML: {exc}".splitlines()[0]) from None
+
+
+def _yaml_dump(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+
+
+# --------------------------------------------------------------------------- memories
+
+MEMORY_FIELDS = (
+    Field("id", str, check=_record_id),
+    Field("type", str, choices=MEMORY_TYPES),
+    Field("project", str, required=False, nullable=True, check=_slug),
+    Field("status", str, required=False, choices=MEMORY_STATUSES, default="active"),
+    Field("confidence", float, required=False, check=_unit_interval, default=1.0),
+    Field("source", str, required=False, max_len=MAX_SHORT_CHARS, default="manual"),
+    Field("created", str, required=False, check=_timestamp, default=now_iso),
+    Field("updated", str, required=False, check=_timestamp, default=now_iso),
+    Field("supersedes", str, required=False, nullable=True, check=_record_id),
+    Field("tags", list, required=False, max_len=20, check=_short_strings, default=list),
+)
+
+
+@dataclass
+class Memory:
+    id: str
+    type: str
+    text: str
+    project: str | None = None
+    status: str = "active"
+    confidence: float = 1.0
+    source: str = "manual"
+    created: str = field(default_factory=now_iso)
+    updated: str = field(default_factory=now_iso)
+    supersedes: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return memory_path(self.id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def dump(self) -> bytes:
+        meta = self.to_dict()
+        body = meta.pop("text")
+        return f"---\n{_yaml_dump(meta)}---\n{body.rstrip()}\n".encode()
+
+
+def memory_path(memory_id: str) -> str:
+    return f"memories/{check_record_id(memory_id)}.md"
+
+
+def memory_from_dict(data: dict[str, Any]) -> Memory:
+    data = dict(data)
+    text = data.pop("text", None)
+    meta = check_fields(data, MEMORY_FIELDS, "")
+    return Memory(text=_check_body(text), **meta)
+
+
+def _check_body(text: Any) -> str:
+    if not isinstance(text, str):
+        raise ValidationError("text", "is required and must be text")
+    if "\x00" in text:
+        raise ValidationError("text", "must not contain NUL characters")
+    text = text.strip()
+    if not text:
+        raise ValidationError("text", "must not be empty")
+    if len(text) > MAX_MEMORY_CHARS:
+        raise ValidationError("text", f"is too long ({len(text)} characters; at most {MAX_MEMORY_CHARS})")
+    return text
+
+
+def split_front_matter(text: str, where: str) -> tuple[Any, str]:
+    if not text.startswith("---\n"):
+        raise ValidationError(where, "must start with a '---' YAML front matter block")
+    end = text.find("\n---\n", 3)
+    if end < 0:
+        if text.endswith("\n---"):
+            end = len(text) - 4
+        else:
+            raise ValidationError(where, "front matter is not closed by a '---' line")
+    return _yaml_load(text[4:end], where), text[end + 5 :]
+
+
+def parse_memory(raw: bytes, path: str = "memory") -> Memory:
+    meta, body = split_front_matter(decode_text(raw, path), path)
+    if not isinstance(meta, dict):
+        raise ValidationError(path, "front matter must be a mapping of fields")
+    mem = memory_from_dict({**meta, "text": body})
+    expected = f"memories/{mem.id}.md"
+    if path.startswith("memories/") and path != expected:
+        raise ValidationError(f"{path}: id", f"{mem.id!r} does not match the file name (expected {expected})")
+    return mem
+
+
+# --------------------------------------------------------------------------- trusted state
+
+STATE_ENTRY_FIELDS = (
+    Field("category", str, choices=STATE_CATEGORIES),
+    Field("key", str, check=_slug),
+    Field("value", str, max_len=MAX_STATE_VALUE_CHARS, check=_nonblank),
+    Field("source", str, required=False, max_len=MAX_SHORT_CHARS, default="manual"),
+    Field("updated", str, required=False, check=_timestamp, default=now_iso),
+)
+
+
+@dataclass
+class StateEntry:
+    category: str
+    key: str
+    value: str
+    source: str = "manual"
+    updated: str = field(default_factory=now_iso)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ProjectState:
+    project: str
+    entries: list[StateEntry] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return state_path(self.project)
+
+    def get(self, key: str) -> StateEntry | None:
+        return next((e for e in self.entries if e.key == key), None)
+
+    def upsert(self, entry: StateEntry) -> None:
+        self.entries = [e for e in self.entries if e.key != entry.key] + [entry]
+
+    def dump(self) -> bytes:
+        return _yaml_dump({"project": self.project, "entries": [e.to_dict() for e in self.entries]}).encode()
+
+
+def state_path(project: str) -> str:
+    return f"state/{check_slug(project, 'project')}.yaml"
+
+
+def state_entry_from_dict(data: dict[str, Any], where: str = "") -> StateEntry:
+    return StateEntry(**check_fields(data, STATE_ENTRY_FIELDS, where))
+
+
+MAX_STATE_ENTRIES = 50
+
+
+def parse_state(raw: bytes, path: str = "state") -> ProjectState:
+    data = _yaml_load(decode_text(raw, path), path)
+    data = check_fields(
+        data,
+        (Field("project", str, check=_slug), Field("entries", list, required=False, max_len=MAX_STATE_ENTRIES, default=list)),
+        "",
+    )
+    entries = [state_entry_from_dict(e, f"entries[{i}]") for i, e in enumerate(data["entries"])]
+    keys = [e.key for e in entries]
+    dup = next((k for k in keys if keys.count(k) > 1), None)
+    if dup:
+        raise ValidationError("entries", f"key {dup!r} appears more than once")
+    state = ProjectState(project=data["project"], entries=entries)
+    if path.startswith("state/") and path != state.path:
+        raise ValidationError(f"{path}: project", f"{state.project!r} does not match the file name")
+    return state
+
+
+# --------------------------------------------------------------------------- project registrations
+
+
+def _globs(value: list, path: str) -> list:
+    _short_strings(value, path)
+    for i, g in enumerate(value):
+        if g.startswith("/") or ".." in g.split("/"):
+            raise ValidationError(f"{path}[{i}]", f"{g!r} must be a relative glob without '..'")
+    return value
+
+
+SOURCE_ROOT_FIELDS = (
+    Field("path", str, max_len=1000, check=_nonblank),
+    Field("include", list, required=False, max_len=50, check=_globs, default=lambda: ["**/*.md", "**/*.txt", "**/*.rst"]),
+    Field("exclude", list, required=False, max_len=50, check=_globs, default=list),
+)
+
+
+@dataclass
+class SourceRoot:
+    path: str
+    include: list[str] = field(default_factory=lambda: ["**/*.md", "**/*.txt", "**/*.rst"])
+    exclude: list[str] = field(default_factory=list)
+
+
+def _aliases(value: list, path: str) -> list:
+    return _short_strings(value, path)
+
+
+PROJECT_FIELDS = (
+    Field("id", str, check=_slug),
+    Field("name", str, max_len=MAX_SHORT_CHARS, check=_nonblank),
+    Field("description", str, required=False, max_len=MAX_DESCRIPTION_CHARS, default=""),
+    Field("aliases", list, required=False, max_len=30, check=_aliases, default=list),
+    Field("sources", list, required=False, max_len=20, default=list),
+    Field("status", str, required=False, choices=PROJECT_STATUSES, default="proposed"),
+    Field("created", str, required=False, check=_timestamp, default=now_iso),
+)
+
+
+@dataclass
+class Project:
+    id: str
+    name: str
+    description: str = ""
+    aliases: list[str] = field(default_factory=list)
+    sources: list[SourceRoot] = field(default_factory=list)
+    status: str = "proposed"
+    created: str = field(default_factory=now_iso)
+
+    @property
+    def path(self) -> str:
+        return project_path(self.id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def dump(self) -> bytes:
+        return _yaml_dump(self.to_dict()).encode()
+
+
+def project_path(project_id: str) -> str:
+    return f"projects/{check_slug(project_id, 'project')}.yaml"
+
+
+def project_from_dict(data: dict[str, Any]) -> Project:
+    meta = check_fields(data, PROJECT_FIELDS, "")
+    meta["sources"] = [SourceRoot(**check_fields(s, SOURCE_ROOT_FIELDS, f"sources[{i}]")) for i, s in enumerate(meta["sources"])]
+    return Project(**meta)
+
+
+def parse_project(raw: bytes, path: str = "project") -> Project:
+    proj = project_from_dict(_yaml_load(decode_text(raw, path), path))
+    if path.startswith("projects/") and path != proj.path:
+        raise ValidationError(f"{path}: id", f"{proj.id!r} does not match the file name")
+    return proj
+
+
+# --------------------------------------------------------------------------- interactions
+
+INTERACTION_FIELDS = (
+    Field("id", str, max_len=MAX_SHORT_CHARS, check=_nonblank),
+    Field("source", str, max_len=64, check=_slug),
+    Field("session_id", str, max_len=MAX_SHORT_CHARS, check=_nonblank),
+    Field("prompt", str, max_len=MAX_TURN_CHARS),
+    Field("response", str, max_len=MAX_TURN_CHARS),
+    Field("project", str, required=False, nullable=True, check=_slug),
+    Field("created", str, required=False, check=_timestamp, default=now_iso),
+    Field("meta", dict, required=False, default=dict),
+)
+
+
+@dataclass
+class Interaction:
+    id: str
+    source: str
+    session_id: str
+    prompt: str
+    response: str
+    project: str | None = None
+    created: str = field(default_factory=now_iso)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def dump_line(self) -> bytes:
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=False).encode() + b"\n"
+
+
+def interaction_from_dict(data: dict[str, Any]) -> Interaction:
+    inter = Interaction(**check_fields(data, INTERACTION_FIELDS, ""))
+    if not (inter.prompt.strip() or inter.response.strip()):
+        raise ValidationError("prompt", "prompt and response are both empty; nothing to record")
+    return inter
+
+
+def interaction_path(inter: Interaction) -> str:
+    """``interactions/YYYY/MM/<session>.jsonl``; the session id is made file-name safe."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in inter.session_id)[:120].lstrip(".") or "session"
+    return f"interactions/{inter.created[:4]}/{inter.created[5:7]}/{safe}.jsonl"
+
+
+def parse_interactions(raw: bytes, path: str = "interactions") -> list[Interaction]:
+    out = []
+    for n, line in enumerate(decode_text(raw, path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"{path}:{n}", f"is not valid JSON ({exc.msg})") from None
+        try:
+            out.append(interaction_from_dict(data))
+        except ValidationError as exc:
+            raise ValidationError(f"{path}:{n}: {exc.field}", str(exc).split(": ", 1)[-1]) from None
+    return out
+
+
+# --------------------------------------------------------------------------- dispatch by path
+
+
+def validate_path(path: str, raw: bytes) -> object | None:
+    """Parse and validate a store file by where it lives; ``None`` for files with no schema.
+
+    Raises ``ValidationError`` for a file that breaks its schema. Used for review branches
+    and for content that reaches main by a push, which is then reported and not indexed.
+    """
+    if path.startswith("memories/") and path.endswith(".md"):
+        return parse_memory(raw, path)
+    if path.startswith("state/") and path.endswith(".yaml"):
+        return parse_state(raw, path)
+    if path.startswith("projects/") and path.endswith(".yaml"):
+        return parse_project(raw, path)
+    if path.startswith("interactions/") and path.endswith(".jsonl"):
+        return parse_interactions(raw, path)
+    if path == "atocore.yaml":
+        data = _yaml_load(decode_text(raw, path), path)
+        if not isinstance(data, dict):
+            raise ValidationError(path, "must be a mapping")
+        return data
+    return None

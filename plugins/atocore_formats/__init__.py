@@ -1,0 +1,1 @@
+"""Built-in AtoCore plugin (placeholder until implemented)."""
