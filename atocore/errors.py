@@ -25,6 +25,7 @@ class ValidationError(AtoCoreError):
 
     def __init__(self, field: str, message: str, allowed: Sequence[Any] | None = None):
         self.field = field
+        self.message = message
         self.allowed = list(allowed) if allowed is not None else None
         text = f"{field}: {message}"
         if self.allowed:

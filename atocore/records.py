@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -80,7 +81,7 @@ def check_fields(data: Any, fields: Iterable[Field], where: str) -> dict[str, An
     known = {f.name for f in fields}
     for key in data:
         if key not in known:
-            raise ValidationError(f"{where}.{key}", "unknown field", sorted(known))
+            raise ValidationError(f"{where}.{key}" if where else str(key), "unknown field", sorted(known))
     out: dict[str, Any] = {}
     for f in fields:
         path = f"{where}.{f.name}" if where else f.name
@@ -206,7 +207,7 @@ class Memory:
     def dump(self) -> bytes:
         meta = self.to_dict()
         body = meta.pop("text")
-        return f"---\n{_yaml_dump(meta)}---\n{body.rstrip()}\n".encode()
+        return f"---\n{dump_front_matter(meta)}---\n{body.rstrip()}\n".encode()
 
 
 def memory_path(memory_id: str) -> str:
@@ -233,6 +234,87 @@ def _check_body(text: Any) -> str:
     return text
 
 
+# Front matter is YAML. We write it in a narrow, unambiguous subset (one ``key: value`` per line;
+# values are null, true/false, plain lower-case words, decimal numbers, or JSON strings / lists
+# of strings, all of which YAML reads the same way) so reading 10,000 memories can skip the YAML
+# parser. Anything outside that subset (a hand edit, a comment) falls back to full YAML.
+_FM_LINE = re.compile(r"^([a-z_][a-z0-9_]*): (.*)$")
+_FM_PLAIN = re.compile(r"^[a-z][a-z0-9._-]*$")
+_FM_INT = re.compile(r"^-?(?:0|[1-9][0-9]*)$")
+_FM_FLOAT = re.compile(r"^-?(?:0|[1-9][0-9]*)\.[0-9]+$")
+_FM_SAFE_TEXT = re.compile(r"^[\x20-\x7e]*$")
+_YAML_WORDS = frozenset("yes no true false on off null".split())
+_NO_VALUE = object()
+
+
+def _fm_value(value: Any) -> str | None:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        return text if _FM_FLOAT.match(text) or _FM_INT.match(text) else None
+    if isinstance(value, str):
+        if not _FM_SAFE_TEXT.match(value):
+            return None
+        if _FM_PLAIN.match(value) and value not in _YAML_WORDS:
+            return value
+        return json.dumps(value)
+    if isinstance(value, list) and all(isinstance(v, str) and _FM_SAFE_TEXT.match(v) for v in value):
+        return json.dumps(value)
+    return None
+
+
+def dump_front_matter(meta: dict[str, Any]) -> str:
+    lines = []
+    for key, value in meta.items():
+        text = _fm_value(value)
+        if text is None:  # non-ASCII or unusual value: let YAML quote it
+            return _yaml_dump(meta)
+        lines.append(f"{key}: {text}\n")
+    return "".join(lines)
+
+
+def _fm_parse_value(text: str) -> Any:
+    if text == "null":
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    first = text[:1]
+    if first == '"' or first == "[":
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return _NO_VALUE
+        if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return value
+        return _NO_VALUE
+    if first == "'":
+        inner = text[1:-1]
+        return inner if len(text) >= 2 and text[-1] == "'" and "'" not in inner else _NO_VALUE
+    if _FM_INT.match(text):
+        return int(text)
+    if _FM_FLOAT.match(text):
+        return float(text)
+    if _FM_PLAIN.match(text) and text not in _YAML_WORDS:
+        return text
+    return _NO_VALUE
+
+
+def _load_front_matter(text: str, where: str) -> Any:
+    out: dict[str, Any] = {}
+    for line in text.split("\n"):
+        m = _FM_LINE.match(line)
+        value = _fm_parse_value(m.group(2)) if m else _NO_VALUE
+        if value is _NO_VALUE:
+            return _yaml_load(text, where)
+        out[m.group(1)] = value
+    return out
+
+
 def split_front_matter(text: str, where: str) -> tuple[Any, str]:
     if not text.startswith("---\n"):
         raise ValidationError(where, "must start with a '---' YAML front matter block")
@@ -242,7 +324,7 @@ def split_front_matter(text: str, where: str) -> tuple[Any, str]:
             end = len(text) - 4
         else:
             raise ValidationError(where, "front matter is not closed by a '---' line")
-    return _yaml_load(text[4:end], where), text[end + 5 :]
+    return _load_front_matter(text[4:end], where), text[end + 5 :]
 
 
 def parse_memory(raw: bytes, path: str = "memory") -> Memory:

@@ -10,6 +10,7 @@ some unreferenced objects behind.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import time
 from collections import OrderedDict
@@ -19,19 +20,24 @@ from typing import Callable, Iterable, Iterator, Mapping
 
 from dulwich.diff_tree import tree_changes
 from dulwich.errors import NotGitRepository
-from dulwich.objects import Blob, Commit, Tree
+from dulwich.objects import Blob, Commit, ShaFile, Tree
 from dulwich.objectspec import parse_commit
 from dulwich.repo import Repo
 
 from ..errors import Conflict, NotFound, StoreError, ValidationError
 from .lock import file_lock
+from .objects import LooseWriter, RawTree, object_id, read_loose
 
 MAIN = b"refs/heads/main"
 REVIEW_PREFIX = b"refs/heads/review/"
 BACKUP_TAG_PREFIX = b"refs/tags/backup/"
 DEFAULT_AUTHOR = "AtoCore <atocore@localhost>"
 LOCK_FILE = "atocore.lock"
+STALE_LOCK_SECONDS = 10.0
 INDEX_DIR = "atocore-index"  # derived data lives inside the bare repo's folder, never in git
+_REV_RE = re.compile(r"^([^~^]+)((?:[~^][0-9]*)*)$")
+_REV_STEP = re.compile(r"([~^])([0-9]*)")
+_TYPE_NUMS = {b"commit": 1, b"tree": 2, b"blob": 3, b"tag": 4}
 FILE_MODE = 0o100644
 DIR_MODE = stat.S_IFDIR
 
@@ -92,6 +98,12 @@ class Store:
         if not self.repo.bare:
             raise StoreError(f"{self.path} is a git work tree, not an AtoCore store")
         self._trees: OrderedDict[bytes, Tree] = OrderedDict()
+        self._raw_trees: OrderedDict[str, RawTree] = OrderedDict()
+        self._commit_trees: OrderedDict[str, str] = OrderedDict()
+        self.objects_dir = self.path / "objects"
+        # Durability: every object file and the ref are fsynced before commit() returns.
+        # ATOCORE_FSYNC=0 turns object fsync off (throwaway stores, e.g. some tests).
+        self.writer = LooseWriter(self.objects_dir, durable=os.environ.get("ATOCORE_FSYNC", "1") != "0")
         self.lock_path = self.path / LOCK_FILE
         self.index_dir = self.path / INDEX_DIR
 
@@ -104,16 +116,42 @@ class Store:
             return None
 
     def resolve(self, rev: str = "main") -> str:
-        """A commit sha for ``rev`` (sha, branch, tag, ``main~2``...)."""
-        if not rev:
+        """A commit sha for ``rev``: a sha (or prefix), branch, tag, plus ``~N`` / ``^N`` suffixes."""
+        if not rev or not isinstance(rev, str):
             raise ValidationError("rev", "is empty")
+        m = _REV_RE.match(rev)
+        if m is None:
+            raise NotFound(f"revision {rev!r} not found in the store")
         try:
-            return parse_commit(self.repo, rev.encode()).id.decode()
-        except (KeyError, ValueError, NotImplementedError):
+            sha = parse_commit(self.repo, m.group(1).encode()).id.decode()
+            for op, num in _REV_STEP.findall(m.group(2)):
+                n = 1 if num == "" else int(num)
+                if op == "~":
+                    for _ in range(n):
+                        sha = self._commit(sha).parents[0].decode()
+                elif n:
+                    sha = self._commit(sha).parents[n - 1].decode()
+            return sha
+        except (KeyError, ValueError, NotImplementedError, IndexError, NotFound):
             raise NotFound(f"revision {rev!r} not found in the store") from None
 
+    def _raw(self, sha: str) -> tuple[int, bytes]:
+        """(type number, raw content) of any object: loose first (one open), then packs."""
+        loose = read_loose(self.objects_dir, sha)
+        if loose is not None:
+            return _TYPE_NUMS[loose[0]], loose[1]
+        try:
+            return self.repo.object_store.get_raw(sha.encode())
+        except (KeyError, ValueError, AssertionError):
+            raise NotFound(f"object {sha} is not in the store") from None
+
+    def _object(self, sha: str | bytes):
+        hexsha = sha.decode() if isinstance(sha, bytes) else sha
+        type_num, raw = self._raw(hexsha)
+        return ShaFile.from_raw_string(type_num, raw, sha=hexsha.encode())
+
     def _commit(self, sha: str | bytes) -> Commit:
-        obj = self.repo.object_store[sha.encode() if isinstance(sha, str) else sha]
+        obj = self._object(sha)
         if not isinstance(obj, Commit):
             raise NotFound(f"{sha!r} is not a commit")
         return obj
@@ -121,8 +159,9 @@ class Store:
     def _tree(self, sha: bytes) -> Tree:
         tree = self._trees.get(sha)
         if tree is None:
-            tree = self.repo.object_store[sha]
-            assert isinstance(tree, Tree)
+            tree = self._object(sha)
+            if not isinstance(tree, Tree):
+                raise StoreError(f"{sha!r} is not a tree")
             self._trees[sha] = tree
             if len(self._trees) > 256:
                 self._trees.popitem(last=False)
@@ -138,7 +177,7 @@ class Store:
         commit = self.resolve(rev) if rev else None
         if commit is None:
             return {}
-        root = self._commit(commit).tree
+        root = self._tree_of(commit).encode()
         out: dict[str, str] = {}
         start = root
         base = ""
@@ -166,16 +205,16 @@ class Store:
                 out[name] = entry.sha.decode()
 
     def read_blob(self, sha: str) -> bytes:
-        obj = self.repo.object_store[sha.encode()]
-        if not isinstance(obj, Blob):
+        type_num, raw = self._raw(sha)
+        if type_num != Blob.type_num:
             raise NotFound(f"{sha} is not a file")
-        return obj.as_raw_string()
+        return raw
 
     def blob_id(self, path: str, rev: str = "main") -> str | None:
         commit = self.head() if rev == "main" else self.resolve(rev)
         if commit is None:
             return None
-        sha = self._commit(commit).tree
+        sha = self._tree_of(commit).encode()
         parts = path.strip("/").split("/")
         for i, part in enumerate(parts):
             try:
@@ -195,12 +234,15 @@ class Store:
         """Paths that differ between two commits (``None`` = the empty tree)."""
         t1 = self._commit(old).tree if old else None
         t2 = self._commit(new).tree if new else None
-        out = []
+        return [Change(path, o, n) for path, o, n, _mode in self.tree_changes(t1, t2)]
+
+    def tree_changes(self, t1: bytes | None, t2: bytes | None) -> Iterator[tuple[str, str | None, str | None, int | None]]:
+        """``(path, old blob, new blob, new mode)`` for every file that differs between two trees."""
         for ch in tree_changes(self.repo.object_store, t1, t2):
-            path = (ch.new.path or ch.old.path).decode()
-            out.append(Change(path, ch.old.sha.decode() if ch.old.sha else None,
-                              ch.new.sha.decode() if ch.new.sha else None))
-        return out
+            o, n = ch.old, ch.new
+            path = (n.path if n is not None and n.path else o.path).decode("utf-8", "replace")
+            yield (path, o.sha.decode() if o is not None and o.sha else None,
+                   n.sha.decode() if n is not None and n.sha else None, n.mode if n is not None else None)
 
     def info(self, sha: str) -> CommitInfo:
         c = self._commit(sha)
@@ -209,36 +251,119 @@ class Store:
                           parents=tuple(p.decode() for p in c.parents))
 
     def log(self, rev: str = "main", path: str | None = None, limit: int | None = None) -> list[CommitInfo]:
-        """Commits reachable from ``rev``, newest first; only those touching ``path`` if given."""
+        """Commits reachable from ``rev``, newest first.
+
+        With ``path``: the commits of ``rev``'s first-parent history (main's own history, where
+        an approved review appears as its merge commit) that changed that file or folder.
+        """
         start = self.resolve(rev)
-        kwargs = {"paths": [path.encode()]} if path else {}
+        if path:
+            return self._path_log(start, path.strip("/"), limit)
         out = []
-        for entry in self.repo.get_walker(include=[start.encode()], max_entries=limit, **kwargs):
+        for entry in self.repo.get_walker(include=[start.encode()], max_entries=limit):
             out.append(self.info(entry.commit.id.decode()))
         return out
 
-    def refs(self, prefix: bytes) -> dict[str, str]:
-        return {k.decode(): v.decode() for k, v in self.repo.refs.as_dict(prefix).items()}
+    def _path_log(self, start: str, path: str, limit: int | None) -> list[CommitInfo]:
+        parts = [p.encode() for p in path.split("/")]
+        out: list[CommitInfo] = []
+        sha: str | None = start
+        here = self._entry_at(self._tree_of(start), parts)
+        while sha is not None and (limit is None or len(out) < limit):
+            commit = self._commit(sha)
+            parent = commit.parents[0].decode() if commit.parents else None
+            before = self._entry_at(self._tree_of(parent), parts) if parent else None
+            if before != here:
+                out.append(self.info(sha))
+            sha, here = parent, before
+        return out
+
+    def _entry_at(self, tree: str, parts: list[bytes]) -> bytes | None:
+        """The raw sha of the entry at ``parts`` under ``tree`` (None if absent), without parsing
+        whole trees: one ``find`` per level (a 10,000-entry tree is searched in microseconds)."""
+        sha = bytes.fromhex(tree)
+        for i, part in enumerate(parts):
+            _type, raw = self._raw(sha.hex())
+            last = i == len(parts) - 1
+            found = None
+            for mode in ((b"100644", b"100755", b"120000", b"40000") if last else (b"40000",)):
+                needle = mode + b" " + part + b"\0"
+                pos = raw.find(needle)
+                # a match must start an entry: at 0, or right after the previous entry's 20-byte sha
+                while pos > 0 and raw[pos - 21:pos - 20] != b"\0":
+                    pos = raw.find(needle, pos + 1)
+                if pos >= 0:
+                    start = pos + len(needle)
+                    found = raw[start:start + 20]
+                    break
+            if found is None:
+                return None
+            sha = found
+        return sha
+
+    def refs(self, prefix: bytes = b"refs/") -> dict[str, str]:
+        """``{full ref name: sha}`` for refs under ``prefix`` (e.g. ``b"refs/heads/review/"``)."""
+        base = prefix.decode()
+        if base and not base.endswith("/"):
+            base += "/"
+        return {base + k.decode(): v.decode() for k, v in self.repo.refs.as_dict(base.rstrip("/").encode()).items()}
 
     # ------------------------------------------------------------------ writing
 
     def lock(self, timeout: float | None = 60.0):
         return file_lock(self.lock_path, timeout)
 
-    def _clear_stale_ref_locks(self) -> None:
-        # Only called while holding the writer lock: a *.lock left under refs/ is then
-        # debris from a writer that died mid-update, and would block every later update.
-        for base in (self.path / "refs", self.path):
-            for lock in base.rglob("*.lock") if base.name == "refs" else base.glob("packed-refs.lock"):
-                try:
+    def _clear_stale_ref_locks(self, ref: bytes) -> None:
+        # Called with the writer lock held. Every AtoCore writer takes that lock, so a
+        # ``<ref>.lock`` for the ref we are about to move is debris from a writer killed
+        # mid-update (it would block every later update). Other lock files may belong to a
+        # person's `git push` in progress, so they are only cleared once clearly stale.
+        now = time.time()
+        for lock, max_age in ((self.path / (ref.decode() + ".lock"), 0.0),
+                              (self.path / "packed-refs.lock", STALE_LOCK_SECONDS)):
+            try:
+                if now - lock.stat().st_mtime >= max_age:
                     lock.unlink()
-                except FileNotFoundError:
-                    pass
+            except FileNotFoundError:
+                pass
+        self.writer.sweep()
 
-    def build_tree(self, base_tree: bytes | None, changes: Mapping[str, bytes | None]) -> tuple[bytes, list]:
-        """Apply ``{path: content or None}`` to ``base_tree``; return (new tree id, new objects)."""
-        new_objects: list = []
-        nested: dict[bytes, dict] = {}
+    def _raw_tree(self, sha: str) -> RawTree:
+        tree = self._raw_trees.get(sha)
+        if tree is None:
+            type_num, raw = self._raw(sha)
+            if type_num != Tree.type_num:
+                raise StoreError(f"{sha} is not a tree")
+            tree = RawTree.parse(raw)
+            self._cache_raw_tree(sha, tree)
+        else:
+            self._raw_trees.move_to_end(sha)
+        return tree
+
+    def _cache_raw_tree(self, sha: str, tree: RawTree) -> None:
+        self._raw_trees[sha] = tree
+        if len(self._raw_trees) > 64:
+            self._raw_trees.popitem(last=False)
+
+    def _tree_of(self, commit: str) -> str:
+        tree = self._commit_trees.get(commit)
+        if tree is None:
+            tree = self._commit(commit).tree.decode()
+            self._commit_trees[commit] = tree
+            if len(self._commit_trees) > 256:
+                self._commit_trees.popitem(last=False)
+        return tree
+
+    def build_tree(self, base_tree: str | bytes | None, changes: Mapping[str, bytes | None]
+                   ) -> tuple[str, list[tuple[str, bytes, bytes]]]:
+        """Apply ``{path: content or None}`` to ``base_tree``.
+
+        Returns (new tree id, new objects as ``(sha, kind, raw)``); nothing is written yet.
+        """
+        if isinstance(base_tree, bytes):
+            base_tree = base_tree.decode()
+        new_objects: list[tuple[str, bytes, bytes]] = []
+        nested: dict[bytes, dict | str | None] = {}
         for path, content in changes.items():
             node = nested
             parts = _check_store_path(path).split(b"/")
@@ -247,45 +372,48 @@ class Store:
                 if not isinstance(child, dict):
                     raise ValidationError("path", f"{path!r} is under a path that is also written as a file")
                 node = child
+            if isinstance(node.get(parts[-1]), dict):
+                raise ValidationError("path", f"{path!r} is also written as a folder")
             if content is None:
                 node[parts[-1]] = None
             else:
-                blob = Blob.from_string(content)
-                new_objects.append(blob)
-                node[parts[-1]] = blob.id
+                if not isinstance(content, bytes):
+                    raise ValidationError("content", f"{path!r}: file content must be bytes")
+                sha = object_id(b"blob", content)
+                new_objects.append((sha, b"blob", content))
+                node[parts[-1]] = sha
         tree_id = self._apply(base_tree, nested, new_objects)
-        return tree_id or Tree().id, new_objects
+        if tree_id is None:
+            tree_id = object_id(b"tree", b"")
+            new_objects.append((tree_id, b"tree", b""))
+        return tree_id, new_objects
 
-    def _apply(self, tree_sha: bytes | None, node: dict, new_objects: list) -> bytes | None:
-        if tree_sha is not None:
-            old = self._tree(tree_sha)
-            tree = Tree()
-            for entry in old.iteritems():
-                tree.add(entry.path, entry.mode, entry.sha)
-        else:
-            tree = Tree()
+    def _apply(self, tree_sha: str | None, node: dict, new_objects: list) -> str | None:
+        tree = self._raw_tree(tree_sha).copy() if tree_sha is not None else RawTree()
         for name, sub in node.items():
-            existing = tree[name] if name in tree else None
             if isinstance(sub, dict):
-                child_base = existing[1] if existing and stat.S_ISDIR(existing[0]) else None
+                existing = tree.get(name)
+                child_base = existing[1] if existing and existing[0] else None
                 child = self._apply(child_base, sub, new_objects)
+                tree.remove(name)  # a file of that name is replaced by the folder
                 if child is None:
-                    if existing:
-                        del tree[name]
+                    tree.remove(name + b"/")
                 else:
-                    tree.add(name, DIR_MODE, child)
+                    tree.put(name, True, child)
             elif sub is None:
-                if existing:
-                    del tree[name]
+                tree.remove(name)
+                tree.remove(name + b"/")
             else:
-                tree.add(name, FILE_MODE, sub)
+                tree.remove(name + b"/")
+                tree.put(name, False, sub)
         if not len(tree):
             return None
-        if tree_sha is not None and tree.id == tree_sha:
-            return tree_sha
-        new_objects.append(tree)
-        self._trees[tree.id] = tree
-        return tree.id
+        raw = tree.serialize()
+        sha = object_id(b"tree", raw)
+        if sha != tree_sha:
+            new_objects.append((sha, b"tree", raw))
+        self._cache_raw_tree(sha, tree)
+        return sha
 
     def commit(
         self,
@@ -308,33 +436,40 @@ class Store:
         if not message.strip():
             raise ValidationError("message", "a commit needs a message saying what and why")
         who = _check_author(author or author_from_env())
-        self._clear_stale_ref_locks()
+        self._clear_stale_ref_locks(ref)
         current = self.repo.refs[ref] if ref in self.repo.refs else None
-        parent_ids = [p.encode() for p in parents] if parents is not None else ([current] if current else [])
+        parent_ids = [p.encode() if isinstance(p, str) else p for p in parents] if parents is not None \
+            else ([current] if current else [])
         if base_tree is not None:
-            base = base_tree.encode()
+            base = base_tree.decode() if isinstance(base_tree, bytes) else base_tree
         elif parent_ids:
-            base = self._commit(parent_ids[0]).tree
+            base = self._tree_of(parent_ids[0].decode())
         else:
             base = None
         tree_id, objects = self.build_tree(base, changes)
         if not allow_empty and base is not None and tree_id == base and len(parent_ids) < 2:
             return None
         c = Commit()
-        c.tree = tree_id
+        c.tree = tree_id.encode()
         c.parents = parent_ids
         c.author = c.committer = who
         c.author_time = c.commit_time = int(time.time())
         c.author_timezone = c.commit_timezone = 0
         c.encoding = b"UTF-8"
         c.message = message.rstrip().encode() + b"\n"
-        objects.append(c)
-        store = self.repo.object_store
-        for obj in objects:
-            store.add_object(obj)
-        if not self.repo.refs.set_if_equals(ref, current, c.id):
+        raw_commit = c.as_raw_string()
+        commit_id = object_id(b"commit", raw_commit)
+        objects.append((commit_id, b"commit", raw_commit))
+        # Objects first (each fsynced), then the ref: a reader or a crash never sees a ref
+        # pointing at a missing object.
+        for sha, kind, raw in objects:
+            self.writer.write(sha, kind, raw)
+        ok = (self.repo.refs.add_if_new(ref, commit_id.encode()) if current is None
+              else self.repo.refs.set_if_equals(ref, current, commit_id.encode()))
+        if not ok:
             raise Conflict(f"{ref.decode()} moved while writing; nothing was changed, try again")
-        return c.id.decode()
+        self._commit_trees[commit_id] = tree_id
+        return commit_id
 
     def update(
         self,
@@ -349,10 +484,12 @@ class Store:
 
     def set_ref(self, ref: bytes, old: str | None, new: str | None) -> None:
         """Move or delete a ref with compare-and-swap (caller holds the lock)."""
-        self._clear_stale_ref_locks()
+        self._clear_stale_ref_locks(ref)
         old_b = old.encode() if old else None
         if new is None:
             ok = self.repo.refs.remove_if_equals(ref, old_b)
+        elif old_b is None:
+            ok = self.repo.refs.add_if_new(ref, new.encode())
         else:
             ok = self.repo.refs.set_if_equals(ref, old_b, new.encode())
         if not ok:

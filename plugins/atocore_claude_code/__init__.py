@@ -1,1 +1,256 @@
-"""Built-in AtoCore plugin (placeholder until implemented)."""
+"""Built-in plugin: Claude Code capture and automatic context.
+
+Registered through the ``atocore`` entry point group like any third-party plugin. Formats
+follow the Claude Code hooks reference (stdin JSON fields, ``hookSpecificOutput`` output);
+the transcript line format is internal to Claude Code and reverse-engineered (see
+docs/capture.md), so every field is treated as optional and unknown lines are skipped.
+
+Events handled by ``atocore hook claude-code``:
+
+- ``UserPromptSubmit`` / ``SessionStart``: ask ``POST /context/build`` and print
+  ``{"hookSpecificOutput": {"hookEventName": ..., "additionalContext": ...}}`` (<= 10,000 chars).
+- ``Stop`` / ``SessionEnd``: record the last user prompt and assistant reply of the session.
+
+This module is on the hook's hot path: it imports only stdlib modules that are already loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import atocore
+from atocore.capture.sources import CaptureSource
+
+SOURCE = "claude-code"
+MAX_ADDITIONAL_CONTEXT = 10_000  # Claude Code's cap for additionalContext
+CONTEXT_BUDGET = 8_000  # what we ask the server for; leaves room for the wrapper
+MAX_TURN_CHARS = 200_000  # atocore.records.MAX_TURN_CHARS (not imported: keeps the hook light)
+TAIL_STEPS = (256 * 1024, 4 * 1024 * 1024, 16 * 1024 * 1024)  # transcript bytes scanned from the end
+TAG = "atocore-context"  # our supplement is wrapped in <atocore-context>...</atocore-context>
+
+# Text that Claude Code or AtoCore put into user turns, which is not what the person typed.
+_INJECTED = re.compile(
+    r"<(atocore-context|system-reminder|relevant-memories)\b[^>]*>.*?(?:</\1>|\Z)", re.DOTALL | re.IGNORECASE
+)
+_COMMAND_WRAPPERS = ("<command-name>", "<command-message>", "<local-command-stdout>", "<local-command-stderr>",
+                     "<bash-input>", "<bash-stdout>", "<bash-stderr>", "Caveat: The messages below were generated")
+_NOT_A_PROMPT = ("[Request interrupted by user", "[Request cancelled")
+
+
+def clean_user_text(text: str) -> str:
+    return _INJECTED.sub("", text).strip()
+
+
+def _truncate(text: str) -> str:
+    if len(text) <= MAX_TURN_CHARS:
+        return text
+    marker = "\n[... truncated by AtoCore capture ...]\n"
+    half = (MAX_TURN_CHARS - len(marker)) // 2
+    return text[:half] + marker + text[-half:]
+
+
+def user_prompt_text(entry: dict) -> str | None:
+    """The typed prompt of a transcript ``user`` line, or None if the line is not one."""
+    if entry.get("type") != "user" or entry.get("isMeta") or entry.get("isSidechain") or entry.get("isCompactSummary"):
+        return None
+    msg = entry.get("message")
+    if not isinstance(msg, dict):
+        return None
+    content = msg.get("content")
+    if isinstance(content, str):
+        text = content
+    elif isinstance(content, list):
+        parts = [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"]
+        if not parts:
+            return None  # tool_result-only (or image-only) lines are not prompts
+        text = "\n".join(p for p in parts if isinstance(p, str))
+    else:
+        return None
+    stripped = text.lstrip()
+    if stripped.startswith(_COMMAND_WRAPPERS) or stripped.startswith(_NOT_A_PROMPT):
+        return None
+    text = clean_user_text(text)
+    return text or None
+
+
+def assistant_text(entry: dict) -> str:
+    if entry.get("type") != "assistant" or entry.get("isSidechain"):
+        return ""
+    msg = entry.get("message")
+    content = msg.get("content") if isinstance(msg, dict) else None
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(b["text"] for b in content
+                         if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str))
+    return ""
+
+
+def _parse_lines(blob: bytes) -> list[dict]:
+    out = []
+    for line in blob.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line.decode("utf-8", "replace"))
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            out.append(entry)
+    return out
+
+
+def last_turn(path: str) -> tuple[dict | None, str]:
+    """(the last real user line, the assistant text after it), reading only the file's tail."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        for step in TAIL_STEPS:
+            start = max(0, size - step)
+            fh.seek(start)
+            blob = fh.read(size - start)
+            if start:
+                blob = blob.split(b"\n", 1)[1] if b"\n" in blob else b""  # drop the partial first line
+            entries = _parse_lines(blob)
+            replies: list[str] = []
+            for entry in reversed(entries):
+                if user_prompt_text(entry) is not None:
+                    return entry, "\n\n".join(reversed([r for r in replies if r.strip()]))
+                replies.append(assistant_text(entry))
+            if not start:
+                break
+    return None, ""
+
+
+def _meta(payload: dict, entry: dict | None) -> dict:
+    meta = {"event": payload.get("hook_event_name")}
+    for key in ("cwd", "permission_mode"):
+        if isinstance(payload.get(key), str):
+            meta[key] = payload[key]
+    if entry:
+        for src, dst in (("uuid", "prompt_uuid"), ("version", "claude_code_version"), ("gitBranch", "git_branch")):
+            if isinstance(entry.get(src), str):
+                meta[dst] = entry[src]
+        if "cwd" not in meta and isinstance(entry.get("cwd"), str):
+            meta["cwd"] = entry["cwd"]
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+def parse_hook_payload(payload: dict) -> list[dict]:
+    event = payload.get("hook_event_name")
+    if event not in ("Stop", "SessionEnd"):
+        return []
+    session = payload.get("session_id")
+    if not isinstance(session, str) or not session.strip():
+        raise ValueError("hook input has no session_id")
+    entry, reply = None, ""
+    path = payload.get("transcript_path")
+    if isinstance(path, str) and path:
+        path = os.path.expanduser(path)
+        if os.path.isfile(path):
+            entry, reply = last_turn(path)
+    last = payload.get("last_assistant_message")
+    if isinstance(last, str) and last.strip():
+        reply = last  # the transcript may lag behind the Stop event (hooks reference)
+    prompt = user_prompt_text(entry) if entry else ""
+    prompt, reply = _truncate(prompt or ""), _truncate(reply or "")
+    if not prompt.strip() and not reply.strip():
+        return []
+    turn = {"source": SOURCE, "session_id": session, "prompt": prompt, "response": reply,
+            "meta": _meta(payload, entry)}
+    if entry and isinstance(entry.get("uuid"), str) and entry["uuid"]:
+        turn["id"] = "cc-" + entry["uuid"]  # Stop and SessionEnd of one turn share it: stored once
+    if entry and isinstance(entry.get("timestamp"), str):
+        turn["created"] = entry["timestamp"]
+    return [turn]
+
+
+def parse_transcript(path: str) -> list[dict]:
+    """Every (prompt, reply) turn of a whole Claude Code transcript (for ``atocore import``)."""
+    with open(path, "rb") as fh:
+        entries = _parse_lines(fh.read())
+    turns: list[dict] = []
+    current: dict | None = None
+    replies: list[str] = []
+
+    def close() -> None:
+        if current is None:
+            return
+        prompt = user_prompt_text(current) or ""
+        reply = "\n\n".join(r for r in replies if r.strip())
+        session = current.get("sessionId") or os.path.splitext(os.path.basename(path))[0]
+        turn = {"source": SOURCE, "session_id": str(session), "prompt": _truncate(prompt),
+                "response": _truncate(reply), "meta": _meta({"hook_event_name": "import"}, current)}
+        if isinstance(current.get("uuid"), str):
+            turn["id"] = "cc-" + current["uuid"]
+        if isinstance(current.get("timestamp"), str):
+            turn["created"] = current["timestamp"]
+        turns.append(turn)
+
+    for entry in entries:
+        if user_prompt_text(entry) is not None:
+            close()
+            current, replies = entry, []
+        elif current is not None:
+            replies.append(assistant_text(entry))
+    close()
+    return turns
+
+
+def _project_hint(payload: dict) -> str | None:
+    cwd = payload.get("cwd")
+    return cwd if isinstance(cwd, str) and cwd else None
+
+
+def context_request(payload: dict) -> dict | None:
+    event = payload.get("hook_event_name")
+    if event == "UserPromptSubmit":
+        prompt = payload.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            return None
+        prompt = clean_user_text(prompt)[:4000]
+    elif event == "SessionStart":
+        cwd = _project_hint(payload) or ""
+        # No prompt yet: ask for the project's standing facts (the server infers the project).
+        prompt = f"project summary, current focus, decisions and constraints for {os.path.basename(cwd.rstrip('/'))}"
+    else:
+        return None
+    body: dict = {"prompt": prompt, "budget_chars": CONTEXT_BUDGET}
+    if _project_hint(payload):
+        body["cwd"] = payload["cwd"]
+    project = os.environ.get("ATOCORE_PROJECT")
+    if project:
+        body["project"] = project
+    return body
+
+
+def render_context(payload: dict, build: dict) -> str:
+    context = build.get("context")
+    if not isinstance(context, str) or not context.strip():
+        return ""
+    project = build.get("project")
+    head = f"<{TAG}>\nAtoCore context supplement" + (f" (project {project})" if project else "") + \
+        ": stored notes from earlier work; they may be outdated.\n"
+    tail = f"\n</{TAG}>"
+    room = MAX_ADDITIONAL_CONTEXT - len(head) - len(tail)
+    body = context.strip()
+    if len(body) > room:
+        cut = body.rfind("\n", 0, room - 20)
+        body = body[: cut if cut > room // 2 else room - 20] + "\n[...]"
+    text = head + body + tail
+    return json.dumps({"hookSpecificOutput": {"hookEventName": payload.get("hook_event_name"),
+                                              "additionalContext": text}}, ensure_ascii=False)
+
+
+@atocore.hookimpl
+def register_capture_sources(register):
+    register(CaptureSource(
+        name=SOURCE,
+        description="Claude Code hooks (UserPromptSubmit/SessionStart context; Stop/SessionEnd capture) and transcripts",
+        parse_hook_payload=parse_hook_payload,
+        parse_transcript=parse_transcript,
+        context_request=context_request,
+        render_context=render_context,
+        module=__name__,
+    ))

@@ -1,0 +1,28 @@
+"""Backup by git push, verified restore, snapshots and recovery from a clone.
+
+    push(store, remote=None) -> report          # POST /admin/backup, `atocore backup push`
+    status(store) -> dict                       # `atocore backup status`
+    restore(store, rev, dry_run=False, author=None) -> report   # POST /admin/restore, `atocore restore`
+    snapshot(store, reason) -> tag              # before each refresh
+    list_snapshots(store), prune_snapshots(store)
+    drill(store) -> report                      # `atocore drill`
+    init_from(url, path) -> Store               # `atocore init PATH --from URL`
+    hold_service_lock(store), service_running(store)   # see service_lock.py
+"""
+
+from .push import Diverged, VerifyFailed, push, verify_remote
+from .recover import init_from
+from .restore import restore
+from .service_lock import hold_service_lock, service_running
+from .snapshots import list_snapshots, prune_snapshots, snapshot
+from .status import status
+
+
+def drill(store, **kwargs):
+    from .drill import drill as _drill
+
+    return _drill(store, **kwargs)
+
+
+__all__ = ["Diverged", "VerifyFailed", "push", "verify_remote", "init_from", "restore", "hold_service_lock",
+           "service_running", "list_snapshots", "prune_snapshots", "snapshot", "status", "drill"]

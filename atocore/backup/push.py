@@ -1,0 +1,386 @@
+"""Push the store to a backup remote, then verify the remote really holds it.
+
+What is pushed: ``main``, every ``review/*`` branch and every ``backup/*`` snapshot tag.
+``main`` only ever fast-forwards; a remote whose main has commits this store lacks (someone
+pushed there from elsewhere) is *diverged* and the push is refused, never overwritten.
+
+Verification after the push:
+
+* local remotes (a path or ``file://``): the remote repository is opened; its refs must equal
+  ours and every object reachable from them that was not already verified by an earlier push
+  is read back and re-hashed. ``deep=True`` re-checks every reachable object.
+* network remotes (``ssh://``, ``git://``): the refs are listed again (ls-remote) and must
+  equal ours. Object completeness rests on git's receive-pack, which checks that the new ref
+  tips are fully connected before it updates a ref ("missing necessary objects" otherwise).
+  ``deep=True`` fetches everything into a scratch repository and checks it object by object.
+
+A push whose verification cannot run or does not match is reported as failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dulwich.objects import ZERO_SHA, Commit, Tag, Tree
+from dulwich.pack import generate_unpacked_objects
+from dulwich.repo import Repo
+
+from ..errors import AtoCoreError, Conflict, StoreError
+from ..store.repo import BACKUP_TAG_PREFIX, MAIN, REVIEW_PREFIX
+from .objects import new_objects
+from .remotes import Remote, resolve_remote, transport
+from .snapshots import snapshot
+from .state import load_state, now_iso, update_remote_state
+
+OUR_PREFIXES = (REVIEW_PREFIX, BACKUP_TAG_PREFIX)
+_TYPE_NAMES = {1: b"commit", 2: b"tree", 3: b"blob", 4: b"tag"}
+
+
+class Diverged(Conflict):
+    """The remote has history this store does not: refuse rather than overwrite it."""
+
+
+class VerifyFailed(StoreError):
+    status_code = 502
+
+
+@dataclass
+class Plan:
+    updates: dict[bytes, bytes] = field(default_factory=dict)   # ref -> new sha (ZERO_SHA = delete)
+    foreign: list[str] = field(default_factory=list)             # remote refs left alone
+    remote_before: dict[bytes, bytes] = field(default_factory=dict)
+
+
+def local_refs(store) -> dict[bytes, bytes]:
+    """The refs a backup carries: main, review branches, snapshot tags."""
+    out = {}
+    head = store.repo.refs.as_dict(b"refs/heads/").get(b"main")
+    if head is not None:
+        out[MAIN] = head
+    for prefix in OUR_PREFIXES:
+        for name, sha in store.repo.refs.as_dict(prefix).items():
+            out[prefix + name] = sha
+    return out
+
+
+def _ours(ref: bytes) -> bool:
+    return ref == MAIN or ref.startswith(OUR_PREFIXES)
+
+
+def _is_ancestor(store, old: bytes, new: bytes) -> bool:
+    from dulwich.graph import can_fast_forward
+
+    return can_fast_forward(store.repo, old, new)
+
+
+def plan_updates(store, mine: dict[bytes, bytes], theirs: dict[bytes, bytes]) -> Plan:
+    plan = Plan(remote_before=dict(theirs))
+    objects = store.repo.object_store
+    problems = []
+    for ref, sha in mine.items():
+        old = theirs.get(ref)
+        if old == sha:
+            continue
+        if old is not None and old not in objects:
+            problems.append(f"{ref.decode()} on the remote is at {old.decode()[:12]}, a commit this store does "
+                            f"not have (someone pushed there from elsewhere)")
+            continue
+        if ref == MAIN and old is not None and not _is_ancestor(store, old, sha):
+            problems.append(f"main on the remote ({old.decode()[:12]}) is not an ancestor of local main "
+                            f"({sha.decode()[:12]}): pushing would drop remote history")
+            continue
+        plan.updates[ref] = sha
+    for ref, sha in theirs.items():
+        if ref in mine or not _ours(ref) or ref.endswith(b"^{}"):
+            if ref not in mine and not ref.endswith(b"^{}"):
+                plan.foreign.append(ref.decode())
+            continue
+        if ref == MAIN:
+            continue  # we have no main (empty store): never delete the remote's
+        if sha in objects:
+            plan.updates[ref] = ZERO_SHA  # ours once: a closed review or a pruned snapshot
+        else:
+            plan.foreign.append(ref.decode())
+    if problems:
+        raise Diverged("the remote has diverged from this store; nothing was pushed:\n  - "
+                       + "\n  - ".join(problems)
+                       + "\nFetch and inspect the remote's history (git fetch REMOTE 'refs/*:refs/remote-copy/*'), "
+                         "then reconcile by hand or push to a fresh remote. AtoCore never overwrites remote history.")
+    return plan
+
+
+def _hash_ok(store_, sha: bytes) -> bool:
+    type_num, raw = store_.get_raw(sha)
+    header = _TYPE_NAMES[type_num] + b" " + str(len(raw)).encode() + b"\0"
+    return hashlib.sha1(header + raw).hexdigest().encode() == sha
+
+
+def _check_objects(source_store, target_store, tips: list[bytes], known: list[bytes]) -> tuple[int, list[str]]:
+    """Every object reachable from ``tips`` but not from ``known`` is present and intact in
+    ``target_store`` (``known`` tips were verified before and are only checked to exist)."""
+    problems = []
+    known = [k for k in known if k in source_store]
+    for k in known:
+        if k not in target_store:
+            problems.append(f"previously verified object {k.decode()} is missing on the remote")
+    count = 0
+    for sha in new_objects(source_store, tips, known):
+        count += 1
+        try:
+            if not _hash_ok(target_store, sha):
+                problems.append(f"object {sha.decode()} is corrupt on the remote")
+        except KeyError:
+            problems.append(f"object {sha.decode()} is missing on the remote")
+        if len(problems) > 20:
+            break
+    return count, problems
+
+
+def _walk_all(repo_store, tips: list[bytes]) -> tuple[int, list[str]]:
+    """Connectivity + integrity of everything reachable from ``tips`` inside one store."""
+    problems, seen, todo = [], set(), list(tips)
+    while todo and len(problems) <= 20:
+        sha = todo.pop()
+        if sha in seen:
+            continue
+        seen.add(sha)
+        try:
+            if not _hash_ok(repo_store, sha):
+                problems.append(f"object {sha.decode()} is corrupt")
+                continue
+            obj = repo_store[sha]
+        except KeyError:
+            problems.append(f"object {sha.decode()} is missing")
+            continue
+        if isinstance(obj, Commit):
+            todo.append(obj.tree)
+            todo.extend(obj.parents)
+        elif isinstance(obj, Tree):
+            todo.extend(e.sha for e in obj.iteritems() if (e.mode & 0o170000) != 0o160000)
+        elif isinstance(obj, Tag):
+            todo.append(obj.object[1])
+    return len(seen), problems
+
+
+def _remote_refs(remote: Remote) -> dict[bytes, bytes]:
+    client, path = transport(remote)
+    result = client.get_refs(path)
+    refs = getattr(result, "refs", result)
+    return {k: v for k, v in refs.items() if v is not None and k != b"HEAD" and not k.endswith(b"^{}")}
+
+
+def verify(store, remote: Remote, expected: dict[bytes, bytes], known: list[bytes] | None = None,
+           deep: bool = False) -> dict:
+    """Check the remote against ``expected`` refs; raise ``VerifyFailed`` with the reasons."""
+    t0 = time.perf_counter()
+    problems: list[str] = []
+    checked = 0
+    if remote.local_path is not None:
+        try:
+            repo = Repo(str(remote.local_path))
+        except Exception as exc:  # noqa: BLE001 - any failure to open means "not verified"
+            raise VerifyFailed(f"cannot open the remote {remote.url} to verify it: {exc}") from None
+        try:
+            theirs = {ref: sha for ref, sha in repo.get_refs().items() if _ours(ref)}
+            problems += _compare_refs(expected, theirs)
+            if not problems:
+                if deep:
+                    checked, more = _walk_all(repo.object_store, list(expected.values()))
+                else:
+                    checked, more = _check_objects(store.repo.object_store, repo.object_store,
+                                                   list(expected.values()), known or [])
+                problems += more
+        finally:
+            repo.close()
+    else:
+        theirs = {ref: sha for ref, sha in _remote_refs(remote).items() if _ours(ref)}
+        problems += _compare_refs(expected, theirs)
+        if not problems and deep:
+            checked, more = _deep_network_check(remote, expected)
+            problems += more
+    if problems:
+        raise VerifyFailed(f"the push to {remote.url} could not be verified:\n  - " + "\n  - ".join(problems[:20]))
+    return {"refs": len(expected), "objects_checked": checked, "deep": deep,
+            "method": ("open repository" if remote.local_path is not None else "ls-remote")
+                      + (" + full object walk" if deep else ""),
+            "ms": round((time.perf_counter() - t0) * 1000, 1)}
+
+
+def _compare_refs(expected: dict[bytes, bytes], theirs: dict[bytes, bytes]) -> list[str]:
+    problems = []
+    for ref, sha in expected.items():
+        got = theirs.get(ref)
+        if got != sha:
+            problems.append(f"{ref.decode()}: remote has {got.decode()[:12] if got else 'nothing'}, "
+                            f"expected {sha.decode()[:12]}")
+    return problems
+
+
+def _deep_network_check(remote: Remote, expected: dict[bytes, bytes]) -> tuple[int, list[str]]:
+    tmp = Path(tempfile.mkdtemp(prefix="atocore-verify-"))
+    try:
+        scratch = Repo.init_bare(str(tmp))
+        client, path = transport(remote)
+        client.fetch(path, scratch, determine_wants=lambda refs, depth=None: sorted(set(expected.values())))
+        count, problems = _walk_all(scratch.object_store, list(expected.values()))
+        scratch.close()
+        return count, problems
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fix_local_head(remote: Remote) -> None:
+    """A bare repo made by ``git init --bare`` points HEAD at master; point it at main so a
+    plain ``git clone`` of the backup checks main out."""
+    try:
+        repo = Repo(str(remote.local_path))
+    except Exception:  # noqa: BLE001
+        return
+    try:
+        target = repo.refs.get_symrefs().get(b"HEAD")
+        if target != MAIN and (target is None or target not in repo.refs) and MAIN in repo.refs:
+            repo.refs.set_symbolic_ref(b"HEAD", MAIN)
+    finally:
+        repo.close()
+
+
+def _create_local(remote: Remote) -> None:
+    p = remote.local_path
+    assert p is not None
+    if p.exists() and any(p.iterdir()):
+        return
+    p.mkdir(parents=True, exist_ok=True)
+    repo = Repo.init_bare(str(p))
+    repo.refs.set_symbolic_ref(b"HEAD", MAIN)
+    repo.close()
+
+
+def _state_key(remote: Remote) -> str:
+    return remote.name
+
+
+def push_one(store, remote: Remote, deep: bool = False, create: bool = False, take_snapshot: bool = True) -> dict:
+    """Push to one remote and verify; returns a report (``ok`` False on any failure)."""
+    t0 = time.perf_counter()
+    report: dict = {"remote": remote.name, "url": remote.url, "kind": remote.kind, "ok": False,
+                    "time": now_iso(), "snapshot": None, "updated": [], "deleted": [], "foreign": []}
+    key = _state_key(remote)
+    plans: list[Plan] = []
+    try:
+        if remote.local_path is not None:
+            if create:
+                _create_local(remote)
+            elif not (remote.local_path / "objects").is_dir():
+                raise StoreError(f"no git repository at {remote.local_path}; create the backup repository with "
+                                 f"'git init --bare {remote.local_path}' (or pass --create)")
+        with store.lock():
+            if take_snapshot and store.head() is not None:
+                report["snapshot"] = snapshot(store, f"push to {remote.name}")
+            mine = local_refs(store)
+            if MAIN not in mine:
+                raise StoreError("the store has no main branch; nothing to back up")
+            prev = load_state(store)["remotes"].get(key, {}).get("verified_refs") or {}
+            known = [v.encode() for v in prev.values()]
+            client, path = transport(remote)
+
+            def update_refs(theirs):
+                theirs = {k: v for k, v in theirs.items() if v is not None and k != b"HEAD"}
+                plan = plan_updates(store, mine, theirs)
+                plans.append(plan)
+                return dict(plan.updates)
+
+            objects = store.repo.object_store
+
+            def generate_pack_data(have, want, ofs_delta=True, progress=None):
+                ids = new_objects(objects, want, have)
+                return len(ids), generate_unpacked_objects(objects, [(i, None) for i in ids],
+                                                           ofs_delta=ofs_delta, progress=progress)
+
+            result = client.send_pack(path, update_refs, generate_pack_data)
+            plan = plans[-1] if plans else Plan()
+            errors = {k.decode(): v for k, v in (getattr(result, "ref_status", None) or {}).items() if v}
+            if errors:
+                raise StoreError(f"the remote {remote.url} refused some refs: "
+                                 + "; ".join(f"{k}: {v}" for k, v in errors.items()))
+            report["updated"] = sorted(r.decode() for r, s in plan.updates.items() if s != ZERO_SHA)
+            report["deleted"] = sorted(r.decode() for r, s in plan.updates.items() if s == ZERO_SHA)
+            report["foreign"] = sorted(plan.foreign)
+            if remote.local_path is not None:
+                _fix_local_head(remote)
+            report["verify"] = verify(store, remote, mine, known=known, deep=deep)
+        report["ok"] = True
+        report["main"] = mine[MAIN].decode()
+        report["ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        fields = dict(url=remote.url, last_attempt=report["time"], last_ok=True, last_error=None,
+                      last_verified=report["time"], verified_main=report["main"],
+                      verified_refs={k.decode(): v.decode() for k, v in mine.items()})
+        if deep:
+            fields["last_deep_verified"] = report["time"]
+        update_remote_state(store, key, **fields)
+    except Exception as exc:  # every failure becomes a report the operator can act on
+        report["error"] = _describe(exc, remote, connected=bool(plans))
+        report["error_kind"] = "diverged" if isinstance(exc, Diverged) else (
+            "unverified" if isinstance(exc, VerifyFailed) else type(exc).__name__)
+        report["ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        try:
+            update_remote_state(store, key, url=remote.url, last_attempt=report["time"], last_ok=False,
+                                last_error=report["error"])
+        except OSError:
+            pass
+    return report
+
+
+def _describe(exc: BaseException, remote: Remote, connected: bool = False) -> str:
+    import errno
+
+    from dulwich.errors import HangupException
+
+    if isinstance(exc, AtoCoreError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return (f"the push to {remote.url} failed: no space left to write the objects ({exc.strerror}). "
+                "Nothing on the remote moved; free space there and push again.")
+    if connected and isinstance(exc, (ConnectionError, HangupException, EOFError)):
+        return (f"the connection to {remote.url} was lost during the push ({type(exc).__name__}: {exc}); "
+                "the remote keeps its old refs (a ref only moves once its objects are complete). "
+                "Push again once it is reachable; if this repeats, check the remote's free disk space and its logs.")
+    if isinstance(exc, ConnectionError) or isinstance(exc, OSError) and exc.errno in (
+            errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT):
+        return f"the remote {remote.url} is unreachable ({exc}); nothing was pushed. Check that it is up and try again."
+    if isinstance(exc, HangupException):
+        return (f"the remote {remote.url} hung up during the push ({exc}); the remote keeps its old state or "
+                "the new one, never half a ref. Push again once it is reachable.")
+    return f"the push to {remote.url} failed: {type(exc).__name__}: {exc}"
+
+
+def push(store, remote: str | None = None, deep: bool = False, create: bool = False) -> dict:
+    """``POST /admin/backup`` and ``atocore backup push``: push to one or every configured remote.
+
+    Returns ``{"ok": bool, "results": [per-remote report], "snapshot": tag}``; never raises for
+    a failed push (the report says why), only for bad input (unknown remote name).
+    """
+    remotes = resolve_remote(store, remote)
+    results = [push_one(store, r, deep=deep, create=create) for r in remotes]
+    return {"ok": all(r["ok"] for r in results), "results": results,
+            "snapshot": next((r["snapshot"] for r in results if r.get("snapshot")), None)}
+
+
+def verify_remote(store, remote: str | None = None, deep: bool = True) -> dict:
+    """Verify without pushing: does each remote hold exactly what was last verified as pushed,
+    and does it match the store now?"""
+    out = []
+    for r in resolve_remote(store, remote):
+        entry: dict = {"remote": r.name, "url": r.url, "ok": False}
+        try:
+            mine = local_refs(store)
+            entry["verify"] = verify(store, r, mine, deep=deep)
+            entry["ok"] = True
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            entry["error"] = _describe(exc, r)
+        out.append(entry)
+    return {"ok": all(e["ok"] for e in out), "results": out}

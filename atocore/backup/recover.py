@@ -1,0 +1,82 @@
+"""Recovery: make a store from nothing but a backup remote (``atocore init PATH --from URL``)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from dulwich.repo import Repo
+
+from ..errors import StoreError
+from ..store.repo import MAIN
+from .push import _walk_all
+from .remotes import make_remote, transport
+from .state import now_iso, update_remote_state
+
+CLONED_PREFIXES = (b"refs/heads/", b"refs/tags/")
+
+
+def init_from(url: str, path, rebuild_index: bool = True, verify: bool = True):
+    """Clone the backup at ``url`` (all branches and tags) into a new store at ``path``,
+    check every object reachable from them, and rebuild the indexes. Returns the ``Store``.
+
+    ``path`` must be new or an empty directory; on failure nothing is left behind there.
+    """
+    from ..store import Store
+
+    p = Path(path).expanduser().resolve()
+    if p.exists() and (not p.is_dir() or any(p.iterdir())):
+        raise StoreError(f"{p} is not empty; recover into a new or empty directory")
+    made = not p.exists()
+    remote = make_remote(url, url)
+    t0 = time.perf_counter()
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        repo = Repo.init_bare(str(p))
+        client, rpath = transport(remote)
+
+        def wants(refs, depth=None):
+            return sorted({sha for ref, sha in refs.items()
+                           if sha and ref.startswith(CLONED_PREFIXES) and not ref.endswith(b"^{}")
+                           and sha not in repo.object_store})
+
+        result = client.fetch(rpath, repo, determine_wants=wants)
+        refs = {ref: sha for ref, sha in result.refs.items()
+                if sha and ref.startswith(CLONED_PREFIXES) and not ref.endswith(b"^{}")}
+        if MAIN not in refs:
+            raise StoreError(f"{url} has no main branch: is it an AtoCore backup? (refs: "
+                             f"{', '.join(sorted(r.decode() for r in refs)) or 'none'})")
+        if verify:
+            _count, problems = _walk_all(repo.object_store, sorted(set(refs.values())))
+            if problems:
+                raise StoreError(f"the backup at {url} is incomplete or corrupt: " + "; ".join(problems[:5]))
+        for ref, sha in refs.items():
+            repo.refs[ref] = sha
+        repo.refs.set_symbolic_ref(b"HEAD", MAIN)
+        repo.close()
+        store = Store(p)
+        if store.read("atocore.yaml") is None:
+            raise StoreError(f"{url} main has no atocore.yaml: it is a git repository but not an AtoCore store")
+        # The source is where this store came from: remember it as verified, so a push back is a fast-forward.
+        update_remote_state(store, url, url=url, last_verified=now_iso(), last_ok=True, last_error=None,
+                            verified_main=refs[MAIN].decode(), recovered_from=True,
+                            verified_refs={k.decode(): v.decode() for k, v in refs.items()})
+        store.recovery = {"refs": len(refs), "clone_seconds": round(time.perf_counter() - t0, 3)}
+    except BaseException:
+        if made:
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.is_dir():
+            for child in p.iterdir():
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+        raise
+    if rebuild_index:  # the clone is complete: an index failure leaves a good store to re-index
+        try:
+            from ..retrieval import open_retriever
+        except ImportError:
+            store.recovery["index"] = "skipped: retrieval not available"
+        else:
+            t1 = time.perf_counter()
+            open_retriever(store).rebuild()
+            store.recovery["index_seconds"] = round(time.perf_counter() - t1, 3)
+    return store

@@ -1,0 +1,111 @@
+"""Restore: put main back to the content of an earlier revision as a *new* commit.
+
+History is kept (the restore is one more commit whose tree equals REV's tree), the state
+before the restore is tagged as a ``backup/...`` safety snapshot first, and the index is
+brought to the new main afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from ..errors import Busy, NotFound
+from ..store.repo import MAIN
+from .service_lock import service_running
+from .snapshots import snapshot
+
+
+_SUFFIX = re.compile(r"(~\d*|\^\d*)$")
+
+
+def resolve_rev(store, rev: str) -> str:
+    """``store.resolve`` plus git's ``~N`` / ``^N`` ancestry suffixes (``main~3``, ``backup/...^``)."""
+    try:
+        return store.resolve(rev)
+    except NotFound:
+        m = _SUFFIX.search(rev)
+        if not m or m.start() == 0:
+            raise
+    base = resolve_rev(store, rev[:m.start()])
+    op, num = m.group(0)[0], m.group(0)[1:]
+    n = int(num) if num else 1
+    sha = base
+    if op == "~":
+        for _ in range(n):
+            parents = store.info(sha).parents
+            if not parents:
+                raise NotFound(f"revision {rev!r} not found: {sha[:12]} has no parent")
+            sha = parents[0]
+        return sha
+    parents = store.info(sha).parents
+    if n == 0:
+        return sha
+    if len(parents) < n:
+        raise NotFound(f"revision {rev!r} not found: {sha[:12]} has {len(parents)} parent(s)")
+    return parents[n - 1]
+
+
+def _changes(store, old: str | None, new: str) -> dict:
+    added, changed, removed = [], [], []
+    for ch in store.diff(old, new):
+        if ch.old is None:
+            added.append(ch.path)
+        elif ch.new is None:
+            removed.append(ch.path)
+        else:
+            changed.append(ch.path)
+    return {"added": sorted(added), "changed": sorted(changed), "removed": sorted(removed)}
+
+
+def reindex(store) -> dict:
+    """Bring the index to main; tolerate a missing or failing retrieval layer (reported)."""
+    try:
+        from ..retrieval import open_retriever
+    except ImportError as exc:
+        return {"ok": False, "skipped": True, "reason": f"retrieval not available: {exc}"}
+    t0 = time.perf_counter()
+    try:
+        info = open_retriever(store).update()
+    except Exception as exc:  # noqa: BLE001 - the restore itself is done; say the index lags
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}",
+                "hint": "run 'atocore index rebuild' (the service also re-indexes when main moves)"}
+    return {"ok": True, "seconds": round(time.perf_counter() - t0, 3),
+            "result": info if isinstance(info, dict) else None}
+
+
+def check_no_service(store) -> None:
+    svc = service_running(store)
+    if svc and not svc.get("self"):
+        raise Busy(f"the AtoCore service (pid {svc.get('pid', '?')}) is serving this store and may be writing; "
+                   "restore through it (POST /admin/restore) or stop it first")
+
+
+def restore(store, rev: str, dry_run: bool = False, author: str | None = None, reindex_after: bool = True) -> dict:
+    """``atocore restore REV`` / ``POST /admin/restore``. Returns a report dict."""
+    target = resolve_rev(store, rev)
+    report: dict = {"rev": rev, "target": target, "dry_run": dry_run, "ok": True}
+    if not dry_run:
+        check_no_service(store)
+    with store.lock():
+        head = store.head(MAIN)
+        report["before"] = head
+        report.update(_changes(store, head, target))
+        same = head is not None and store.tree_id(head) == store.tree_id(target)
+        report["nothing_to_do"] = same
+        if dry_run or same:
+            report["commit"] = None
+            report["after"] = head
+            return report
+        tag = snapshot(store, f"pre-restore: main before restoring {rev} ({target[:12]})")
+        n = len(report["added"]) + len(report["changed"]) + len(report["removed"])
+        message = (f"Restore main to {rev} ({target[:12]})\n\n"
+                   f"Main now has the content of {target}.\n"
+                   f"Previous main: {head}; safety snapshot: {tag}.\n"
+                   f"{n} paths: {len(report['added'])} added, {len(report['changed'])} changed, "
+                   f"{len(report['removed'])} removed.")
+        sha = store.commit({}, message, author=author, base_tree=store.tree_id(target), allow_empty=True)
+        report.update(commit=sha, after=sha, snapshot=tag)
+    if reindex_after:
+        report["index"] = reindex(store)
+    return report

@@ -1,0 +1,28 @@
+"""Capture: turning assistant sessions into interaction records (redacted before commit).
+
+Kept import-light on purpose: ``atocore hook ...`` runs on every prompt, so this package
+imports nothing at the top level. Use the submodules:
+
+- :mod:`atocore.capture.redact` - ``redact(text, extra_patterns=())``
+- :mod:`atocore.capture.record` - ``record_interaction(store, data, retriever=None)``
+- :mod:`atocore.capture.sources` - the ``CaptureSource`` plugin type
+- :mod:`atocore.capture.extract` - candidate memories from explicit signals
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["record_interaction", "redact"]
+
+
+def __getattr__(name: str) -> Any:  # lazy re-exports (PEP 562)
+    if name == "redact":
+        from .redact import redact
+
+        return redact
+    if name == "record_interaction":
+        from .record import record_interaction
+
+        return record_interaction
+    raise AttributeError(name)

@@ -1,0 +1,143 @@
+"""Recording one captured turn: validate, redact, append, commit (idempotent by id).
+
+This is what ``POST /interactions``, ``atocore hook ...`` (store-direct mode) and
+``atocore import ...`` call. A turn lands as one JSON line in
+``interactions/YYYY/MM/<session>.jsonl``, in one commit made under the store's writer lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from ..config import load_config
+from ..errors import ValidationError
+from ..records import Interaction, interaction_from_dict, interaction_path, parse_interactions
+from .redact import redact, redact_value
+
+log = logging.getLogger("atocore.capture")
+
+# Fields a caller may send; anything else is a 422 naming the field (check_fields does that).
+REDACTED_FIELDS = ("prompt", "response")
+
+
+def derive_id(source: str, session_id: str, prompt: str, response: str) -> str:
+    """A stable id for a turn whose client gave none: the same turn always gets the same id.
+
+    Computed from the *redacted* text, so nothing derived from a secret is stored.
+    """
+    h = hashlib.sha256("\x1f".join((source, session_id, prompt, response)).encode("utf-8", "surrogatepass"))
+    return "h-" + h.hexdigest()[:32]
+
+
+def _month_neighbours(created: str) -> list[str]:
+    """``created`` plus the months before and after (a retried turn may carry a new timestamp)."""
+    y, m = int(created[:4]), int(created[5:7])
+    prev = (y - 1, 12) if m == 1 else (y, m - 1)
+    nxt = (y + 1, 1) if m == 12 else (y, m + 1)
+    return [created] + [f"{yy:04d}-{mm:02d}{created[7:]}" for yy, mm in (prev, nxt)]
+
+
+def find_interaction(store, inter: Interaction, rev: str = "main") -> Interaction | None:
+    """The stored turn with ``inter.id`` in the same session (this month or a neighbour)."""
+    needle = json.dumps(inter.id, ensure_ascii=False)
+    for created in _month_neighbours(inter.created):
+        probe = Interaction(**{**inter.to_dict(), "created": created})
+        raw = store.read(interaction_path(probe), rev)
+        if not raw or needle.encode() not in raw:
+            continue
+        for line in raw.splitlines():
+            if needle.encode() not in line:
+                continue
+            try:
+                data = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(data, dict) and data.get("id") == inter.id:
+                try:
+                    return interaction_from_dict(data)
+                except ValidationError:
+                    return None
+    return None
+
+
+def prepare_interaction(data: dict[str, Any], extra_patterns: list[str] | tuple[str, ...] = ()) -> Interaction:
+    """Validate a ``POST /interactions`` body and return the redacted record (not yet stored)."""
+    if not isinstance(data, dict):
+        raise ValidationError("body", "must be a JSON object with source, session_id, prompt and response")
+    data = dict(data)
+    given_id = data.get("id")
+    # Validate as given first, so errors name the caller's field (a placeholder id if none).
+    interaction_from_dict({**data, "id": given_id if given_id is not None else "pending"})
+    patterns = tuple(extra_patterns)
+    for key in REDACTED_FIELDS:
+        data[key] = redact(data[key], patterns)
+    if isinstance(data.get("meta"), dict):
+        data["meta"] = redact_value(data["meta"], patterns)
+    if given_id is None:
+        data["id"] = derive_id(data["source"], data["session_id"], data["prompt"], data["response"])
+    # Redaction can empty a turn (e.g. all of it inside <private>): then there is nothing to keep.
+    return interaction_from_dict(data)
+
+
+def _infer_project(store, inter: Interaction, retriever) -> str | None:
+    cwd = inter.meta.get("cwd") if isinstance(inter.meta, dict) else None
+    try:
+        from ..projects.infer import infer_project  # the context engineer's module; optional
+    except ImportError:
+        return None
+    try:
+        project, _confidence, _ = infer_project(store, inter.prompt, cwd=cwd if isinstance(cwd, str) else None,
+                                               retriever=retriever)
+    except Exception as exc:  # inference is a nicety; never lose the turn over it
+        log.warning("project inference failed for interaction %s: %s", inter.id, exc)
+        return None
+    return project or None  # infer_project already returns None when the evidence is unclear
+
+
+def record_interaction(store, data: dict[str, Any], retriever=None) -> tuple[Interaction, bool]:
+    """Store one captured turn; return ``(interaction, created)``.
+
+    ``created`` is False when a turn with the same id is already stored in that session
+    (then nothing is written and the stored record is returned). Secrets in prompt, response
+    and meta are redacted before the commit. With a ``retriever``, the index is brought up to
+    date afterwards; with ``capture.extract: true`` in the store config, candidate memories
+    are proposed for review.
+    """
+    cfg = load_config(store)
+    inter = prepare_interaction(data, cfg.redact_patterns)
+    if inter.project is None:
+        inter.project = _infer_project(store, inter, retriever)
+
+    with store.lock():
+        existing = find_interaction(store, inter)
+        if existing is not None:
+            return existing, False
+        path = interaction_path(inter)
+        old = store.read(path) or b""
+        if old and not old.endswith(b"\n"):
+            old += b"\n"
+        new = old + inter.dump_line()
+        parse_interactions(new[len(old):], path)  # the line we add must read back (belt and braces)
+        where = f" in project {inter.project}" if inter.project else ""
+        store.commit(
+            {path: new},
+            f"Capture {inter.source} turn {inter.id}\n\n"
+            f"Session {inter.session_id}{where}; secrets redacted before commit.",
+        )
+
+    if retriever is not None:
+        try:
+            retriever.update()
+        except Exception as exc:  # the turn is committed; the index catches up on the next update
+            log.warning("index update after capturing %s failed: %s", inter.id, exc)
+    if cfg.extract:
+        try:
+            from .extract import propose_candidates
+
+            propose_candidates(store, [inter])
+        except Exception as exc:
+            log.warning("candidate extraction for %s failed: %s", inter.id, exc)
+    return inter, True

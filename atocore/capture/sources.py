@@ -1,0 +1,152 @@
+"""Capture sources: the plugin type that turns an assistant's hooks and transcripts into turns.
+
+A plugin registers one with the ``register_capture_sources`` hook::
+
+    @atocore.hookimpl
+    def register_capture_sources(register):
+        register(CaptureSource(name="my-assistant", parse_hook_payload=..., parse_transcript=...))
+
+``atocore hook NAME`` and ``atocore import NAME PATH...`` then find it by ``name``. Every
+function returns plain ``POST /interactions`` bodies (dicts with source, session_id, prompt,
+response and optionally id, project, created, meta), so a source never touches the store.
+
+Finding a source must be cheap, because ``atocore hook`` runs on every prompt: loading all
+entry points through pluggy costs ~80 ms here. So the first lookup records which plugin
+module provides which source in a small cache file under ``$ATOCORE_HOME/cache`` (keyed by
+the modification times of the ``sys.path`` folders, which change when packages are
+installed or removed); later lookups import only that one module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+Turn = dict[str, Any]
+
+
+def _no_turns(_arg: Any) -> list[Turn]:
+    return []
+
+
+def _no_context(_payload: dict) -> dict | None:
+    return None
+
+
+def _plain_context(_payload: dict, build: dict) -> str:
+    return str(build.get("context") or "")
+
+
+@dataclass
+class CaptureSource:
+    """How one assistant talks to AtoCore.
+
+    - ``name``: the ``atocore hook``/``atocore import`` argument and the interactions' ``source``.
+    - ``parse_hook_payload(payload) -> [turn]``: a hook event (parsed stdin JSON) to turns to record.
+    - ``parse_transcript(path) -> [turn]``: a whole transcript file to turns (for importing).
+    - ``context_request(payload) -> body | None``: the ``POST /context/build`` body for events
+      that want a context supplement, else None.
+    - ``render_context(payload, build) -> str``: what the hook prints for that supplement
+      ("" prints nothing).
+    """
+
+    name: str
+    description: str = ""
+    parse_hook_payload: Callable[[dict], list[Turn]] = _no_turns
+    parse_transcript: Callable[[str], list[Turn]] = _no_turns
+    context_request: Callable[[dict], dict | None] = _no_context
+    render_context: Callable[[dict, dict], str] = _plain_context
+    module: str = ""  # filled in at registration: the plugin module that provided it
+
+
+def atocore_home() -> str:
+    return os.environ.get("ATOCORE_HOME") or os.path.join(os.path.expanduser("~"), ".atocore")
+
+
+def _cache_path() -> str:
+    return os.path.join(atocore_home(), "cache", "capture-sources.json")
+
+
+def _env_key() -> list:
+    key: list = [os.environ.get("ATOCORE_DISABLE_PLUGINS", "")]
+    # sys.path[0] is the script's folder or the current directory: not where plugins live,
+    # and keying on it would miss the cache whenever the hook runs from another folder.
+    for p in sys.path[1:]:
+        try:
+            key.append([p, os.stat(p or ".").st_mtime_ns])
+        except OSError:
+            key.append([p, None])
+    return key
+
+
+def all_sources() -> dict[str, CaptureSource]:
+    """Every registered capture source by name (loads all plugins; the slow, complete path)."""
+    from ..plugins import get_plugin_manager
+
+    pm = get_plugin_manager()
+    found: dict[str, CaptureSource] = {}
+    for plugin in pm.get_plugins():
+        impl = getattr(plugin, "register_capture_sources", None)
+        if impl is None:
+            continue
+        module = getattr(plugin, "__name__", "")
+
+        def register(src: CaptureSource, _module: str = module) -> None:
+            if not src.module:
+                src.module = _module
+            found.setdefault(src.name, src)
+
+        impl(register=register)
+    return found
+
+
+def _write_cache(sources: dict[str, CaptureSource]) -> None:
+    try:
+        path = _cache_path()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump({"key": _env_key(), "sources": {n: s.module for n, s in sources.items() if s.module}}, fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache is an optimisation only
+
+
+def _from_module(module: str, name: str) -> CaptureSource | None:
+    import importlib
+
+    mod = importlib.import_module(module)
+    impl = getattr(mod, "register_capture_sources", None)
+    found: list[CaptureSource] = []
+    if impl is not None:
+        impl(register=found.append)
+    for src in found:
+        if src.name == name:
+            src.module = src.module or module
+            return src
+    return None
+
+
+def find_source(name: str) -> CaptureSource | None:
+    """The capture source called ``name``, importing as little as possible."""
+    try:
+        with open(_cache_path(), encoding="utf-8") as fh:
+            cached = json.load(fh)
+        if cached.get("key") == json.loads(json.dumps(_env_key())):
+            module = cached.get("sources", {}).get(name)
+            if module:
+                src = _from_module(module, name)
+                if src is not None:
+                    return src
+    except (OSError, ValueError, ImportError, AttributeError, TypeError):
+        pass
+    sources = all_sources()
+    _write_cache(sources)
+    return sources.get(name)
+
+
+def source_names() -> list[str]:
+    return sorted(all_sources())

@@ -1,0 +1,162 @@
+"""Capture commands: hook, install, uninstall, import, extract.
+
+``atocore hook`` runs on every assistant prompt, so this module imports only click at the
+top; everything else is imported inside the command that needs it.
+"""
+
+from __future__ import annotations
+
+import click
+
+from . import echo_json, pass_state
+
+INTEGRATIONS = ("claude-code", "openclaw")
+
+
+@click.command()
+@click.argument("source")
+@click.pass_context
+def hook(ctx: click.Context, source: str) -> None:
+    """Run as an assistant's hook: event JSON on stdin (e.g. `atocore hook claude-code`).
+
+    Context events print the supplement in the assistant's format; finished turns are
+    recorded through $ATOCORE_URL (or straight into $ATOCORE_STORE when no server answers).
+    Always exits 0 and prints nothing when anything goes wrong; see ~/.atocore/logs/hook.log.
+    """
+    import os
+
+    from ..capture.hook import run
+
+    store_path = getattr(ctx.obj, "store_path", None)
+    if store_path and not os.environ.get("ATOCORE_STORE"):
+        os.environ["ATOCORE_STORE"] = store_path  # --store: used when the server is unreachable
+    ctx.exit(run(source))
+
+
+def _openclaw_dir():
+    from pathlib import Path
+
+    import atocore_openclaw
+
+    return Path(atocore_openclaw.__file__).resolve().parent / "openclaw-plugin"
+
+
+@click.command()
+@click.argument("integration", type=click.Choice(INTEGRATIONS))
+@click.option("--project", "project_dir", type=click.Path(file_okay=False),
+              help="Install into DIR/.claude/settings.json (shared with the project).")
+@click.option("--local", is_flag=True, help="With --project: use .claude/settings.local.json (not shared).")
+@click.option("--user", is_flag=True, help="Install into ~/.claude/settings.json ($CLAUDE_CONFIG_DIR honoured). Default.")
+@click.option("--url", help="Server URL written into the hook commands (else $ATOCORE_URL at run time).")
+@click.option("--command", "command", help="The hook command (default: this installation's `atocore hook claude-code`).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+def install(integration: str, project_dir: str | None, local: bool, user: bool, url: str | None,
+            command: str | None, as_json: bool) -> None:
+    """Install an integration: merge Claude Code hooks, or show how to add the OpenClaw plugin."""
+    if integration == "openclaw":
+        folder = _openclaw_dir()
+        report = {"plugin_dir": str(folder), "steps": [
+            f"openclaw plugins install {folder}",
+            "then in ~/.openclaw/openclaw.json: plugins.slots.memory = \"atocore\" (optional) and "
+            "plugins.entries.atocore = {enabled: true, config: {url: \"http://127.0.0.1:8100\"}, "
+            "hooks: {allowConversationAccess: true, allowPromptInjection: true}}",
+            "import old sessions: atocore import openclaw ~/.openclaw/agents/<agent>/sessions/*.jsonl",
+        ]}
+        if as_json:
+            echo_json(report)
+        else:
+            click.echo(f"OpenClaw plugin folder: {folder}")
+            for step in report["steps"]:
+                click.echo(f"  - {step}")
+        return
+    if project_dir and user:
+        raise click.UsageError("choose one of --project DIR and --user")
+    from atocore_claude_code.install import install as do_install, settings_path
+
+    path = settings_path(project_dir, user=user or not project_dir, local=local)
+    try:
+        report = do_install(path, command=command, url=url)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        echo_json(report)
+    else:
+        click.echo(f"Installed AtoCore hooks ({', '.join(report['events'])}) in {report['settings']}")
+        click.echo("Claude Code reads ATOCORE_URL / ATOCORE_TOKEN from its environment; problems are logged "
+                   "to ~/.atocore/logs/hook.log.")
+
+
+@click.command()
+@click.argument("integration", type=click.Choice(INTEGRATIONS))
+@click.option("--project", "project_dir", type=click.Path(file_okay=False))
+@click.option("--local", is_flag=True)
+@click.option("--user", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+def uninstall(integration: str, project_dir: str | None, local: bool, user: bool, as_json: bool) -> None:
+    """Remove AtoCore's hooks (only ours) from a Claude Code settings file."""
+    if integration == "openclaw":
+        click.echo("Remove it with: openclaw plugins uninstall atocore (and drop plugins.entries.atocore).")
+        return
+    from atocore_claude_code.install import settings_path, uninstall as do_uninstall
+
+    path = settings_path(project_dir, user=user or not project_dir, local=local)
+    try:
+        report = do_uninstall(path)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        echo_json(report)
+    else:
+        click.echo(f"Removed {report['removed']} AtoCore hook(s) from {report['settings']}")
+
+
+@click.command("import")
+@click.argument("source")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--project", help="Project id for every imported turn (default: inferred).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def import_(st, source: str, paths: tuple[str, ...], project: str | None, as_json: bool) -> None:
+    """Import transcripts: `atocore import openclaw ~/.openclaw/agents/main/sessions/*.jsonl`.
+
+    Idempotent: a turn already in the store (same message id) is not stored again.
+    """
+    from ..capture.importer import import_transcripts
+    from ..capture.sources import find_source, source_names
+
+    src = find_source(source)
+    if src is None:
+        raise click.BadParameter(f"{source!r} is not a capture source (installed: {', '.join(source_names())})",
+                                 param_hint="SOURCE")
+    report = import_transcripts(st.store, src, paths, project=project)
+    if as_json:
+        echo_json(report)
+        return
+    click.echo(f"Imported {report['created']} new turn(s), {report['existing']} already stored, "
+               f"{report['skipped']} skipped, from {len(paths)} file(s)")
+    for problem in report["problems"][:20]:
+        click.echo(f"  ! {problem}", err=True)
+
+
+@click.command()
+@click.option("--session", help="Only turns of this session.")
+@click.option("--dry-run", is_flag=True, help="Show what would be proposed; write nothing.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def extract(st, session: str | None, dry_run: bool, as_json: bool) -> None:
+    """Propose candidate memories from explicit signals in captured turns (for review)."""
+    from ..capture.extract import iter_interactions, propose_candidates
+
+    results = propose_candidates(st.store, iter_interactions(st.store, session), dry_run=dry_run)
+    if as_json:
+        echo_json(results)
+        return
+    if not results:
+        click.echo("no new candidate memories", err=True)
+    for r in results:
+        verb = "would propose" if dry_run else "proposed"
+        click.echo(f"{r['review']}: {verb} {len(r['memories'])} candidate(s) from {r['source']}")
+        for m in r["memories"]:
+            click.echo(f"  - [{m['type']}] {m['text']}")
+    if results and not dry_run:
+        click.echo("review with: atocore review show <id>; atocore review approve <id>")

@@ -1,0 +1,289 @@
+"""Context build: the short, trustworthy supplement an assistant gets before it answers.
+
+Order and rules:
+
+1. The project's trusted state, always and first (it is few, short, reviewed entries), capped at
+   half the budget and each value at ``STATE_VALUE_CHARS``.
+2. Relevant active memories (the project's and global ones) from retrieval.
+3. The best source chunks of the project (other projects' chunks are never mixed in once the
+   project is known).
+
+Relevance threshold: a retrieved memory or chunk is kept only if it shares at least one content
+word (not a stop word, >= 3 characters) with the prompt, or its fused score is at least
+``VECTOR_ONLY_FRACTION`` of the best hit's. Fused scores are rank-based, so no absolute cut-off
+works across queries; but a hit that neither matches a prompt word nor ranks near the top is,
+with a small static embedding model, almost always noise. Short prompts need one shared word,
+longer ones one per five content words (at most three), so one incidental common word in a
+long prompt does not pull in a document. If no hit shares the prompt's words at all, vector-only
+hits are dropped too (the fused scores are relative to the best hit, which then is noise itself).
+When nothing passes, the supplement
+holds only the trusted state (or nothing), never padding.
+
+Near-duplicates (word-set Jaccard >= ``DUP_JACCARD``, or one text inside another) are dropped,
+the higher-ranked copy kept. The rendered text is kept within ``budget_chars``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..records import now_iso
+from ..store import Store
+from .formats import DEFAULT_FORMAT, get_format
+from .model import ContextBuild, ContextItem
+
+DEFAULT_BUDGET = 4000
+MIN_BUDGET = 200
+MAX_BUDGET = 100_000
+STATE_VALUE_CHARS = 300
+STATE_SHARE = 0.5
+SEARCH_K = 16
+VECTOR_ONLY_FRACTION = 0.75
+DUP_JACCARD = 0.8
+MAX_INTERACTIONS = 2
+ITEM_OVERHEAD = 80          # estimated per-item markup (headers, provenance) before the exact check
+MIN_TRUNCATED = 160         # do not hand out a chunk tail shorter than this
+LAST_BUILD_FILE = "last-context.json"
+CATEGORY_ORDER = ("summary", "status", "focus", "decision", "constraint", "fact", "contact")
+
+from .terms import _words, content_terms  # noqa: E402
+
+
+# --------------------------------------------------------------------------- caches per main commit
+
+class _StateCache:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.data: dict[tuple[str, str | None, str], list[ContextItem]] = {}
+
+    def get(self, store: Store, head: str | None, project: str) -> list[ContextItem]:
+        key = (str(store.path), head, project)
+        with self.lock:
+            hit = self.data.get(key)
+        if hit is not None:
+            return hit
+        items = _state_items(store, head, project)
+        with self.lock:
+            if len(self.data) > 256:
+                self.data.clear()
+            self.data[key] = items
+        return items
+
+
+_state_cache = _StateCache()
+
+
+def _state_items(store: Store, head: str | None, project: str) -> list[ContextItem]:
+    if head is None:
+        return []
+    from ..errors import ValidationError
+    from ..state import get_state
+
+    try:
+        state = get_state(store, project, rev=head)
+    except ValidationError:
+        return []  # a bad push; reported by the index status, never served
+    order = {c: i for i, c in enumerate(CATEGORY_ORDER)}
+    entries = sorted(state.entries, key=lambda e: (order.get(e.category, len(order)), e.key))
+    items = []
+    for e in entries:
+        value = " ".join(e.value.split())
+        truncated = len(value) > STATE_VALUE_CHARS
+        if truncated:
+            value = value[: STATE_VALUE_CHARS - 1].rstrip() + "…"
+        items.append(ContextItem(section="state", id=f"{project}:{e.key}", text=value,
+                                 source=f"state/{project}.yaml#{e.key}", path=f"state/{project}.yaml",
+                                 commit=head, project=project, title=e.key, origin="state",
+                                 meta={"category": e.category, "key": e.key, "updated": e.updated},
+                                 truncated=truncated))
+    return items
+
+
+# --------------------------------------------------------------------------- retrieval
+
+
+def _hit_item(hit: Any) -> ContextItem:
+    kind = getattr(hit, "kind", "chunk")
+    section = "memory" if kind == "memory" else "chunk"
+    lines = getattr(hit, "lines", None)
+    meta: dict[str, Any] = {}
+    for attr in ("type", "memory_type"):
+        if getattr(hit, attr, None):
+            meta["type"] = getattr(hit, attr)
+    return ContextItem(section=section, id=str(hit.id), text=(hit.text or "").strip(), source=hit.source,
+                       path=getattr(hit, "path", "") or hit.source, commit=getattr(hit, "commit", None),
+                       project=hit.project, title=getattr(hit, "title", "") or "",
+                       lines=tuple(lines) if lines else None, score=float(hit.score or 0.0),
+                       origin=getattr(hit, "origin", "") or ("memory" if section == "memory" else "source"),
+                       meta=meta)
+
+
+def _search(retriever: Any, prompt: str, project: str | None) -> list[Any]:
+    return list(retriever.search(prompt, project=project, k=SEARCH_K))
+
+
+def _relevant(hits: list[Any], prompt: str) -> tuple[list[Any], int]:
+    """Hits worth showing (see the module doc for the rule); returns (kept, dropped count)."""
+    terms = content_terms(prompt)
+    if not hits or not terms:
+        return [], len(hits)
+    need = min(3, max(1, -(-len(terms) // 5)))  # 1 word for short prompts, 1 per 5 words, at most 3
+    matched = []
+    for h in hits:
+        words = _words(f"{getattr(h, 'title', '') or ''} {h.text or ''}")
+        matched.append(len(terms & words) >= need)
+    if not any(matched):
+        return [], len(hits)  # nothing shares the prompt's words: the vector side alone is noise here
+    top = max(float(h.score or 0.0) for h in hits) or 1.0
+    kept = [h for h, m in zip(hits, matched) if m or float(h.score or 0.0) >= VECTOR_ONLY_FRACTION * top]
+    return kept, len(hits) - len(kept)
+
+
+def _is_dup(words: set[str], text: str, seen: list[tuple[set[str], str]]) -> bool:
+    norm = " ".join(text.lower().split())
+    for w2, t2 in seen:
+        if norm and (norm in t2 or t2 in norm):
+            return True
+        if words and w2:
+            inter = len(words & w2)
+            if inter / (len(words) + len(w2) - inter) >= DUP_JACCARD:
+                return True
+    return False
+
+
+# --------------------------------------------------------------------------- the build
+
+
+def build_context(store: Store, retriever: Any, prompt: str, project: str | None = None,
+                  budget_chars: int = DEFAULT_BUDGET, cwd: str | None = None, format: str | None = None,
+                  head: str | None = None) -> ContextBuild:
+    """Assemble, render and return a context build for ``prompt`` (see the module doc)."""
+    t0 = time.perf_counter()
+    fmt = get_format(format or DEFAULT_FORMAT)
+    budget = max(MIN_BUDGET, min(int(budget_chars), MAX_BUDGET))
+    from ..projects.registry import main_head
+
+    head = head if head is not None else main_head(store)
+    build = ContextBuild(prompt=prompt, project=project, budget_chars=budget, format=fmt.name, commit=head,
+                         created=now_iso())
+    dropped = {"duplicate": 0, "irrelevant": 0, "budget": 0, "other_project": 0}
+
+    from ..projects.infer import infer_project
+    from ..projects.registry import projects as registered
+
+    hits: list[Any] | None = None
+    if project is not None:
+        build.project_source, build.confidence = "given", 1.0
+        if project not in registered(store):
+            build.notes.append(f"project {project!r} is not registered; only its state and memories are used")
+    else:
+        pid, conf, reasons = infer_project(store, prompt, cwd=cwd)
+        if pid is None and retriever is not None:
+            # Unclear from names: search once across projects and let the hits vote.
+            hits = _search(retriever, prompt, None)
+            pid, conf, reasons = infer_project(store, prompt, cwd=cwd, hits=hits)
+        build.reasons = reasons
+        build.confidence = conf
+        if pid is not None:
+            build.project, build.project_source = pid, "inferred"
+    project = build.project
+
+    if retriever is not None and prompt.strip():
+        if hits is None:  # an inferred project keeps the cross-project hits; they are filtered below
+            hits = _search(retriever, prompt, project)
+    hits = hits or []
+    build.index_commit = next((h.commit for h in hits if getattr(h, "commit", None)), None)
+    if project is not None:
+        before = len(hits)
+        hits = [h for h in hits if h.project in (project, None)]
+        dropped["other_project"] += before - len(hits)
+    hits = [h for h in hits if getattr(h, "kind", "chunk") != "state"]  # state comes from the store, whole
+    hits, irrelevant = _relevant(hits, prompt)
+    dropped["irrelevant"] += irrelevant
+
+    items: list[ContextItem] = []
+    used = 0
+    if project is not None:
+        state_cap = int(budget * STATE_SHARE)
+        for it in _state_cache.get(store, head, project):
+            cost = len(it.text) + len(it.source) + ITEM_OVERHEAD // 2
+            if used + cost > state_cap:
+                dropped["budget"] += 1
+                continue
+            items.append(it)
+            used += cost
+
+    seen: list[tuple[set[str], str]] = [(_words(i.text), " ".join(i.text.lower().split())) for i in items]
+    memories = [_hit_item(h) for h in hits if getattr(h, "kind", "") == "memory"]
+    chunks = [_hit_item(h) for h in hits if getattr(h, "kind", "") != "memory"]
+    interactions = 0
+    for it in memories + chunks:
+        if it.origin == "interaction":
+            if interactions >= MAX_INTERACTIONS:
+                dropped["budget"] += 1
+                continue
+        words = _words(it.text)
+        if not it.text or _is_dup(words, it.text, seen):
+            dropped["duplicate"] += 1
+            continue
+        remaining = budget - used - ITEM_OVERHEAD - len(it.source)
+        if len(it.text) > remaining:
+            if it.section == "chunk" and remaining >= MIN_TRUNCATED:
+                it.text = it.text[: remaining - 1].rstrip() + "…"
+                it.truncated = True
+                if it.lines:
+                    kept_lines = it.text.count("\n")
+                    it.lines = (it.lines[0], min(it.lines[1], it.lines[0] + kept_lines))
+            else:
+                dropped["budget"] += 1
+                continue
+        if it.origin == "interaction":
+            interactions += 1
+        items.append(it)
+        seen.append((words, " ".join(it.text.lower().split())))
+        used += len(it.text) + ITEM_OVERHEAD + len(it.source)
+
+    build.items = items
+    build.context = fmt.render(build)
+    # The estimate above is close; make the budget exact by dropping from the end.
+    while len(build.context) > budget and build.items:
+        removed = build.items.pop()
+        dropped["budget"] += 1
+        if removed.section == "state" and not build.items:
+            break
+        build.context = fmt.render(build)
+    if len(build.context) > budget:
+        build.items, build.context = [], fmt.render(ContextBuild(prompt=prompt, project=project))
+    if not any(i.section != "state" for i in build.items):
+        build.notes.append("nothing relevant found in memories or sources")
+    build.dropped = {k: v for k, v in dropped.items() if v}
+    build.elapsed_ms = (time.perf_counter() - t0) * 1000
+    return build
+
+
+# --------------------------------------------------------------------------- last build, kept whole
+
+
+def last_build_path(store: Store) -> Path:
+    return store.index_dir / LAST_BUILD_FILE
+
+
+def save_last_build(store: Store, data: dict[str, Any]) -> None:
+    """Keep the build exactly as served (atomic replace, so a reader never sees half a file)."""
+    path = last_build_path(store)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{LAST_BUILD_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_last_build(store: Store) -> dict[str, Any] | None:
+    try:
+        return json.loads(last_build_path(store).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

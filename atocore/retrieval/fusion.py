@@ -1,0 +1,85 @@
+"""Fusing BM25 and vector candidates into one ranking.
+
+The choice of method and weights is measured on the dev set in ``bench/devset`` by
+``bench/eval_retrieval.py``; ``docs/retrieval.md`` has the table. Methods:
+
+- ``rrf``: reciprocal rank fusion, ``sum w / (c + rank)``.
+- ``norm``: score-normalised weighted sum. BM25 scores are divided by the best BM25 score of
+  the query; cosine similarities are mapped linearly so that the best candidate is 1 and
+  ``sim_floor`` is 0. Every BM25 candidate also gets its exact cosine (the vectors are at hand),
+  so a chunk is never penalised for falling just outside the vector top-N.
+- ``bm25`` / ``vector``: one side alone (for measurement, and degraded mode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Mapping, Sequence
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    method: str = "norm"
+    n: int = 50  # candidates from each side
+    w_bm25: float = 0.6
+    w_vec: float = 0.4
+    rrf_c: float = 60.0
+    sim_floor: float = 0.2  # cosine at or below which the vector side contributes nothing
+    adaptive: bool = False  # lean on vectors when BM25 matched few of the query's terms
+    same_file_decay: float = 0.85  # 2nd hit from one file x0.85, 3rd x0.72, ...
+    prefer_boost: float = 0.15  # relative boost for hits in the preferred project
+    prf_docs: int = 0  # pseudo-relevance feedback: move the query vector towards the top fused hits
+    prf_beta: float = 0.5
+
+    def with_(self, **kw) -> "FusionParams":
+        return replace(self, **kw)
+
+
+DEFAULT = FusionParams()
+
+
+def fuse(bm25: Sequence[tuple[int, float]], vec: Sequence[tuple[int, float]],
+         sims: Mapping[int, float] | None, p: FusionParams = DEFAULT,
+         bm25_weight: float | None = None) -> list[tuple[int, float]]:
+    """Fused (key, score), best first. ``sims``: exact cosines for BM25 candidates."""
+    if p.method == "bm25" or not vec:
+        top = bm25[0][1] if bm25 else 1.0
+        return [(k, s / top) for k, s in bm25]
+    if p.method == "vector" or not bm25:
+        return [(k, s) for k, s in vec]
+    wb = p.w_bm25 if bm25_weight is None else bm25_weight
+    wv = (p.w_bm25 + p.w_vec) - wb
+    scores: dict[int, float] = {}
+    if p.method == "rrf":
+        for rank, (k, _) in enumerate(bm25):
+            scores[k] = scores.get(k, 0.0) + wb / (p.rrf_c + rank + 1)
+        for rank, (k, _) in enumerate(vec):
+            scores[k] = scores.get(k, 0.0) + wv / (p.rrf_c + rank + 1)
+    else:
+        top_b = bm25[0][1] or 1.0
+        all_sims = dict(vec)
+        if sims:
+            for k, s in sims.items():
+                all_sims.setdefault(k, s)
+        top_v = max(all_sims.values())
+        span = max(top_v - p.sim_floor, 1e-6)
+        for k, s in bm25:
+            scores[k] = wb * (s / top_b)
+        for k, s in all_sims.items():
+            scores[k] = scores.get(k, 0.0) + wv * max(0.0, (s - p.sim_floor) / span)
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def diversify(ranked: Sequence[tuple[int, float]], group_of, decay: float) -> list[tuple[int, float]]:
+    """Damp repeated hits from one file so one document does not flood the top."""
+    if decay >= 1.0:
+        return list(ranked)
+    seen: dict[str, int] = {}
+    out = []
+    for k, s in ranked:
+        g = group_of(k)
+        n = seen.get(g, 0)
+        seen[g] = n + 1
+        out.append((k, s * decay ** n))
+    out.sort(key=lambda kv: -kv[1])
+    return out

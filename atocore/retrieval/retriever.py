@@ -1,0 +1,606 @@
+"""The Retriever: keeps the derived index in step with the store's main and searches it.
+
+One Retriever per store per process (``open_retriever``); it is shared by the HTTP server's
+threads. Searches read the current generation under a shared lock; an incremental update edits
+it under an exclusive lock for a few milliseconds; a full rebuild builds a new generation on the
+side and swaps it in, so searches keep being answered from the old one meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..config import load_config
+from ..errors import ValidationError
+from ..store.lock import file_lock
+from .chunking import Chunk, Skip, chunks_for_file
+from .embedder import Embedder, load_embedder
+from .fusion import DEFAULT, FusionParams, diversify, fuse
+from .index import COMPACT_DELTAS, SCHEMA_VERSION, CorruptIndex, Generation, remove_folder
+
+KINDS = ("chunk", "memory", "state")
+MAX_K = 200
+INCREMENTAL_MAX_FILES = 2000  # larger diffs rebuild on the side instead of editing in place
+EMBED_BATCH = 2048
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass
+class Hit:
+    id: str
+    kind: str
+    project: str | None
+    source: str
+    title: str
+    text: str
+    score: float
+    commit: str | None
+    lines: tuple[int, int] | None
+    path: str
+    origin: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "project": self.project, "source": self.source,
+                "title": self.title, "text": self.text, "score": round(self.score, 6), "commit": self.commit,
+                "lines": list(self.lines) if self.lines else None, "path": self.path, "origin": self.origin}
+
+
+def bm25_query_text(query: str) -> str:
+    """The query as plain lower-case words: no query-language operators, never a parse error."""
+    return " ".join(_WORD.findall(query.lower()))
+
+
+@dataclass
+class _Plan:
+    action: str  # none | incremental | rebuild
+    reason: str
+    head: str | None
+    changes: list = field(default_factory=list)
+
+
+class Retriever:
+    def __init__(self, store, model: str | None = None, progress: bool | None = None):
+        self.store = store
+        self.index_dir: Path = Path(store.index_dir)
+        self._model_override = model
+        self._progress = progress
+        self._update_lock = threading.Lock()
+        self._gen: Generation | None = None
+        self._gen_name: str | None = None
+        self._building = False
+        self._last_error: str | None = None
+        self._last_update: dict = {}
+        self._bg: threading.Thread | None = None
+        self._embedder: Embedder | None = None
+        self._embedder_name: str | None = None
+        self._degraded_reason: str | None = None
+        self._opened = False
+
+    # ------------------------------------------------------------------ configuration
+
+    def _config(self, rev: str | None):
+        return load_config(self.store, rev) if rev else load_config(self.store, "main") if self.store.head() else None
+
+    def _model_name(self, cfg) -> str:
+        if self._model_override:
+            return self._model_override
+        if cfg is None:
+            from ..config import parse_config
+
+            cfg = parse_config(None)
+        return cfg.embed_model
+
+    def _get_embedder(self, name: str) -> Embedder | None:
+        if self._embedder_name != name:
+            self._embedder, self._degraded_reason = load_embedder(name)
+            self._embedder_name = name
+        return self._embedder
+
+    # ------------------------------------------------------------------ generations on disk
+
+    def _current_name(self) -> str | None:
+        try:
+            return (self.index_dir / "CURRENT").read_text().strip() or None
+        except OSError:
+            return None
+
+    def _sync_from_disk(self) -> None:
+        """Adopt what another process (or an earlier run) left in the index folder."""
+        name = self._current_name()
+        if name and name == self._gen_name and self._gen is not None:
+            try:
+                import json
+
+                disk = json.loads((self.index_dir / name / "meta.json").read_text())
+            except (OSError, ValueError):
+                disk = None
+            if disk and disk.get("version") == self._gen.meta.get("version") and not disk.get("dirty"):
+                return
+        gen = None
+        if name:
+            try:
+                gen = Generation.open(self.index_dir / name)
+            except CorruptIndex as exc:
+                self._last_error = f"index {name} is unusable ({exc}); rebuilding"
+        self._swap_in(gen, name if gen else None)
+
+    def _swap_in(self, gen: Generation | None, name: str | None) -> None:
+        self._gen, self._gen_name = gen, name  # searches pick the new one up on their next call
+
+    def _plan(self, gen: Generation | None, force: bool = False) -> _Plan:
+        head = self.store.head()
+        cfg = self._config(head)
+        emb = self._get_embedder(self._model_name(cfg))
+        model_id = emb.model_id if emb else None
+        chunking = [cfg.chunk_max_chars, cfg.chunk_overlap_chars] if cfg else [1200, 150]
+        if force:
+            return _Plan("rebuild", "requested", head)
+        if gen is None:
+            return _Plan("rebuild", self._last_error or "no index yet", head)
+        m = gen.meta
+        if m.get("schema") != SCHEMA_VERSION:
+            return _Plan("rebuild", f"index schema {m.get('schema')} != {SCHEMA_VERSION}", head)
+        if m.get("model") != model_id:
+            return _Plan("rebuild", f"embedding model changed ({m.get('model')} -> {model_id})", head)
+        if m.get("chunking") != chunking:
+            return _Plan("rebuild", "chunking settings changed", head)
+        if m.get("commit") == head:
+            return _Plan("none", "up to date", head)
+        try:
+            changes = self.store.diff(m.get("commit"), head)
+        except Exception as exc:
+            return _Plan("rebuild", f"cannot diff from the indexed commit ({exc})", head)
+        if len(changes) > INCREMENTAL_MAX_FILES:
+            return _Plan("rebuild", f"{len(changes)} files changed", head)
+        return _Plan("incremental", f"{len(changes)} files changed", head, changes)
+
+    # ------------------------------------------------------------------ public API
+
+    def update(self, force: bool = False, background: bool = False) -> dict:
+        """Bring the index to main; returns what was done. Thread-safe."""
+        if background:
+            with self._update_lock:
+                if self._bg is not None and self._bg.is_alive():
+                    return {"action": "running", "reason": "an update is already running"}
+                self._bg = threading.Thread(target=self.update, kwargs={"force": force}, daemon=True,
+                                            name="atocore-index-update")
+                self._bg.start()
+            return {"action": "started", "reason": "updating in the background"}
+        with self._update_lock:
+            return self._update_locked(force)
+
+    def rebuild(self) -> dict:
+        return self.update(force=True)
+
+    def _update_locked(self, force: bool) -> dict:
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        with file_lock(self.index_dir / "update.lock", timeout=600, what="the index"):
+            self._sync_from_disk()
+            self._opened = True
+            plan = self._plan(self._gen, force)
+            if plan.action == "incremental":
+                try:
+                    info = self._incremental(self._gen, plan)
+                except CorruptIndex as exc:
+                    plan = _Plan("rebuild", f"index unusable during update ({exc})", plan.head)
+            if plan.action == "rebuild":
+                info = self._rebuild(plan)
+            elif plan.action == "none":
+                info = {}
+        out = {"action": plan.action, "reason": plan.reason, "commit": plan.head,
+               "seconds": round(time.perf_counter() - t0, 4), **info}
+        self._last_update = out
+        return out
+
+    def _fresh(self) -> Generation | None:
+        """The generation to search, updated to main first when that is quick."""
+        if not self._opened:
+            with self._update_lock:
+                if not self._opened:
+                    with file_lock(self.index_dir / "update.lock", timeout=600, what="the index") \
+                            if self.index_dir.is_dir() else _nullctx():
+                        self._sync_from_disk()
+                    self._opened = True
+        gen = self._gen
+        head = self.store.head()
+        if gen is not None and gen.meta.get("commit") == head:
+            return gen
+        if self._update_lock.acquire(blocking=gen is None):
+            try:
+                gen = self._gen
+                if gen is None or gen.meta.get("commit") != head:
+                    plan_gen = gen
+                    if plan_gen is not None and self._plan(plan_gen).action == "rebuild":
+                        # a slow rebuild: answer from the old index, rebuild on the side
+                        self._bg = threading.Thread(target=self.update, daemon=True, name="atocore-index-rebuild")
+                        self._bg.start()
+                    else:
+                        self._update_locked(False)
+            finally:
+                self._update_lock.release()
+        return self._gen
+
+    def search(self, query: str, project: str | None = None, k: int = 10, prefer_project: str | None = None,
+               kinds: Sequence[str] | None = None, fusion: FusionParams | None = None) -> list[Hit]:
+        if not isinstance(query, str):
+            raise ValidationError("query", "must be text")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise ValidationError("k", f"must be an integer from 1 to {MAX_K}, got {k!r}")
+        if kinds is not None:
+            kinds = list(kinds)
+            for kd in kinds:
+                if kd not in KINDS:
+                    raise ValidationError("kinds", f"{kd!r} is not a kind", KINDS)
+        if not query.strip():
+            return []
+        gen = self._fresh()
+        if gen is None:
+            return []
+        p = fusion or DEFAULT
+        emb = self._embedder
+        use_vec = gen.vectors is not None and emb is not None and gen.meta.get("model") == emb.model_id
+        with gen.rw.read():
+            ranked = self._rank(gen, query, project, kinds, p, emb if use_vec else None)
+            if prefer_project and project is None and p.prefer_boost:
+                km = gen.keymap
+                ranked = sorted(((key, s * (1 + p.prefer_boost) if km[key][1] == prefer_project else s)
+                                 for key, s in ranked), key=lambda kv: -kv[1])
+            ranked = diversify(ranked, lambda key: gen.keymap[key][0], p.same_file_decay)[:k]
+            rows = gen.fetch([key for key, _ in ranked])
+            commit = gen.meta.get("commit")
+        hits = []
+        for key, score in ranked:
+            r = rows.get(key)
+            if r is None:
+                continue
+            _, cid, kind, proj, source, title, text, path, origin, l0, l1 = r
+            hits.append(Hit(cid, kind, proj, source, title, text, score, commit,
+                            (l0, l1) if l0 is not None else None, path, origin))
+        return hits
+
+    def _rank(self, gen: Generation, query: str, project, kinds, p: FusionParams, emb) -> list[tuple[int, float]]:
+        text = bm25_query_text(query)
+        bm = gen.bm25_search(text, p.n, project, kinds) if p.method != "vector" else []
+        if emb is None or p.method == "bm25":
+            return fuse(bm, [], None, p.with_(method="bm25"))
+        qvec = emb.encode_query(query)
+        vec = gen.vector_search(qvec, p.n, project, kinds)
+        sims = gen.similarities(qvec, [key for key, _ in bm]) if p.method == "norm" else None
+        weight = None
+        if p.adaptive and bm:
+            weight = adaptive_bm25_weight(gen, text, p)
+        fused = fuse(bm, vec, sims, p, weight)
+        if p.prf_docs and fused:
+            import numpy as np
+
+            top = np.asarray([key for key, _ in fused[:p.prf_docs]], dtype=np.uint64)
+            fb = np.asarray(gen.vectors.get(top), dtype=np.float32).reshape(len(top), -1).mean(axis=0)
+            q2 = qvec + p.prf_beta * fb
+            q2 /= np.linalg.norm(q2) or 1.0
+            vec = gen.vector_search(q2, p.n, project, kinds)
+            sims = gen.similarities(q2, [key for key, _ in bm]) if p.method == "norm" else None
+            fused = fuse(bm, vec, sims, p, weight)
+        return fused
+
+    def status(self) -> dict:
+        gen = self._gen
+        if not self._opened:
+            self._fresh_open_only()
+            gen = self._gen
+        head = self.store.head()
+        name = self._model_name(self._config(head) if head else None)
+        emb = self._get_embedder(name)
+        meta = gen.meta if gen else {}
+        degraded = emb is None or gen is None or gen.vectors is None or meta.get("model") != emb.model_id
+        reason = self._degraded_reason if emb is None else (
+            None if not degraded else "no index yet" if gen is None else "index built for another model; rebuild pending")
+        return {
+            "commit": meta.get("commit"), "head": head, "stale": meta.get("commit") != head,
+            "model": name, "model_id": emb.model_id if emb else None, "index_model": meta.get("model"),
+            "degraded": degraded, "degraded_reason": reason, "schema": SCHEMA_VERSION,
+            "counts": gen.counts() if gen else {"chunk": 0, "memory": 0, "state": 0, "total": 0},
+            "size_bytes": gen.size_bytes() if gen else 0, "path": str(gen.folder) if gen else None,
+            "invalid": gen.invalid() if gen else [], "building": self._building,
+            "last_update": self._last_update, "error": self._last_error,
+        }
+
+    def _fresh_open_only(self) -> None:
+        with self._update_lock:
+            if not self._opened and self.index_dir.is_dir():
+                with file_lock(self.index_dir / "update.lock", timeout=600, what="the index"):
+                    self._sync_from_disk()
+            self._opened = True
+
+    # ------------------------------------------------------------------ incremental update
+
+    def _incremental(self, gen: Generation, plan: _Plan) -> dict:
+        cfg = self._config(plan.head)
+        emb = self._embedder if gen.vectors is not None else None
+        new_chunks: list[Chunk] = []
+        touched: list[str] = []
+        invalid: dict[str, str | None] = {}
+        for ch in plan.changes:
+            touched.append(ch.path)
+            if ch.new is None:
+                invalid[ch.path] = None
+                continue
+            chunks, err = _file_chunks(ch.path, self.store.read_blob(ch.new), cfg)
+            invalid[ch.path] = err
+            new_chunks.extend(chunks)
+        vecs = emb.encode([c.embed_text for c in new_chunks]) if emb is not None and new_chunks else None
+        with gen.rw.write():
+            gen.write_meta(dirty=True)
+            writer = gen.writer(1)
+            gen.db.execute("BEGIN")
+            try:
+                removed = gen.remove_paths(writer, touched)
+                gen.add(writer, new_chunks, vecs)
+                for path, err in invalid.items():
+                    gen.set_invalid(path, err)
+                writer.commit()
+                writer.wait_merging_threads()
+                gen.db.execute("COMMIT")
+            except BaseException:
+                try:
+                    gen.db.execute("ROLLBACK")
+                except Exception:
+                    pass
+                raise CorruptIndex("incremental update failed half-way")
+            if gen.delta_count() > COMPACT_DELTAS:
+                gen.save_vectors()
+            gen.write_meta(dirty=False, commit=plan.head, version=int(gen.meta.get("version", 0)) + 1)
+            gen.refresh_searcher()
+        return {"files": len(touched), "added": len(new_chunks), "removed": removed,
+                "invalid": sum(1 for e in invalid.values() if e)}
+
+    # ------------------------------------------------------------------ full rebuild
+
+    def _rebuild(self, plan: _Plan) -> dict:
+        from ..ids import new_ulid
+
+        self._building = True
+        try:
+            cfg = self._config(plan.head)
+            emb = self._embedder
+            name = f"gen-{new_ulid().lower()}"
+            folder = self.index_dir / name
+            chunking = [cfg.chunk_max_chars, cfg.chunk_overlap_chars] if cfg else [1200, 150]
+            gen = Generation.create(folder, plan.head, emb.model_id if emb else None, emb.dims if emb else None)
+            gen.meta["chunking"] = chunking
+            try:
+                info = build_into(gen, self.store, plan.head, cfg, emb, progress=self._show_progress())
+            except BaseException:
+                gen.close()
+                remove_folder(folder)
+                raise
+            gen.write_meta(dirty=False, commit=plan.head, version=1)
+            gen.refresh_searcher()
+            tmp = self.index_dir / "CURRENT.tmp"
+            tmp.write_text(name + "\n")
+            os.replace(tmp, self.index_dir / "CURRENT")
+            old = self._gen
+            self._swap_in(gen, name)
+            self._last_error = None
+            for p in self.index_dir.glob("gen-*"):  # old generations, and debris of crashed builds
+                if p.name != name:
+                    remove_folder(p)
+            del old  # in-flight searches keep their reference; files stay readable until closed
+            return info
+        finally:
+            self._building = False
+
+    def _show_progress(self) -> bool:
+        if self._progress is not None:
+            return self._progress
+        return sys.stderr.isatty()
+
+
+class _nullctx:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *a):
+        return False
+
+
+def _file_chunks(path: str, raw: bytes, cfg) -> tuple[list[Chunk], str | None]:
+    max_chars = cfg.chunk_max_chars if cfg else 1200
+    overlap = cfg.chunk_overlap_chars if cfg else 150
+    try:
+        return chunks_for_file(path, raw, max_chars, overlap), None
+    except ValidationError as exc:
+        return [], str(exc)
+    except Skip:
+        return [], None
+
+
+def adaptive_bm25_weight(gen: Generation, text: str, p: FusionParams) -> float:
+    """BM25's weight for this query: lower when few of the query's words occur in the index."""
+    terms = [t for t in set(text.split()) if len(t) > 2]
+    if not terms:
+        return p.w_bm25
+    searcher = gen._searcher
+    import tantivy
+
+    hit = 0
+    for t in terms:
+        q = gen.bm25.parse_query(t, ["body"])
+        if searcher.search(q, 1, count=False).hits:
+            hit += 1
+    frac = hit / len(terms)
+    total = p.w_bm25 + p.w_vec
+    return max(0.15 * total, min(p.w_bm25, p.w_bm25 * frac + 0.15 * total * (1 - frac)))
+
+
+def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | None,
+               progress: bool = False, batch: int = EMBED_BATCH) -> dict:
+    """Fill an empty generation from the store at ``commit``.
+
+    Three stages overlap: a worker reads, chunks and embeds; the main thread feeds tantivy and
+    SQLite; another worker adds vectors to the HNSW graph (native code, off the GIL), so the
+    graph build runs on the second core while Python chunks and embeds on the first.
+    """
+    files = store.files(commit) if commit else {}
+    paths = sorted(files)
+    main_q: queue.Queue = queue.Queue(maxsize=4)
+    vec_q: queue.Queue = queue.Queue(maxsize=4)
+    invalid: dict[str, str] = {}
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            pending: list[Chunk] = []
+
+            def flush() -> None:
+                vecs = _embed(emb, pending)
+                start = int(gen.meta["next_key"])
+                gen.meta["next_key"] = start + len(pending)
+                main_q.put((start, list(pending)))
+                if vecs is not None:
+                    vec_q.put((start, vecs))
+
+            for path in paths:
+                if failure:
+                    return
+                chunks, err = _file_chunks(path, store.read_blob(files[path]), cfg)
+                if err:
+                    invalid[path] = err
+                pending.extend(chunks)
+                if len(pending) >= batch:
+                    flush()
+                    pending = []
+            if pending:
+                flush()
+        except BaseException as exc:  # surfaced in the main thread
+            failure.append(exc)
+        finally:
+            main_q.put(None)
+            vec_q.put(None)
+
+    def add_vectors() -> None:
+        import numpy as np
+
+        try:
+            while True:
+                item = vec_q.get()
+                if item is None:
+                    return
+                start, vecs = item
+                if gen.vectors is not None and not failure:
+                    gen.vectors.add(np.arange(start, start + len(vecs), dtype=np.uint64), vecs, threads=1)
+        except BaseException as exc:
+            failure.append(exc)
+            while vec_q.get() is not None:  # drain so the producer never blocks
+                pass
+
+    workers = [threading.Thread(target=produce, daemon=True, name="atocore-index-chunk"),
+               threading.Thread(target=add_vectors, daemon=True, name="atocore-index-hnsw")]
+    for w in workers:
+        w.start()
+    writer = gen.writer(1)
+    bar = _Progress(progress, len(paths))
+    total = 0
+    gen.db.execute("BEGIN")
+    try:
+        while True:
+            item = main_q.get()
+            if item is None:
+                break
+            start, chunks = item
+            if not failure:
+                gen.add_rows(writer, start, chunks)
+            total += len(chunks)
+            bar.advance(total)
+        for w in workers:
+            w.join()
+        if failure:
+            raise failure[0]
+        for path, err in invalid.items():
+            gen.set_invalid(path, err)
+        writer.commit()
+        writer.wait_merging_threads()
+        gen.db.execute("COMMIT")
+    except BaseException:
+        failure.append(RuntimeError("stopped"))
+        try:
+            gen.db.execute("ROLLBACK")
+        except Exception:
+            pass
+        raise
+    finally:
+        bar.close()
+    gen.save_vectors()
+    return {"files": len(paths), "chunks": total, "invalid": len(invalid)}
+
+
+def _embed(emb: Embedder | None, chunks: list[Chunk]):
+    return emb.encode([c.embed_text for c in chunks]) if emb is not None else None
+
+
+class _Progress:
+    """A rich progress bar on a terminal, nothing otherwise."""
+
+    def __init__(self, enabled: bool, files: int):
+        self._p = None
+        if enabled:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._p = Progress(SpinnerColumn(), TextColumn("indexing: {task.fields[chunks]} chunks"),
+                               TimeElapsedColumn(), transient=True)
+            self._task = self._p.add_task("index", total=None, chunks=0)
+            self._p.start()
+
+    def advance(self, chunks: int) -> None:
+        if self._p is not None:
+            self._p.update(self._task, chunks=chunks)
+
+    def close(self) -> None:
+        if self._p is not None:
+            self._p.stop()
+
+
+_retrievers: dict[tuple[str, str | None], Retriever] = {}
+_retrievers_lock = threading.Lock()
+
+
+def open_retriever(store, model: str | None = None) -> Retriever:
+    """The process-wide Retriever of ``store`` (created on first use)."""
+    key = (str(Path(store.path).resolve()), model)
+    with _retrievers_lock:
+        r = _retrievers.get(key)
+        if r is None:
+            r = _retrievers[key] = Retriever(store, model)
+        return r
+
+
+def search_payload(retriever: Retriever, query: str, project: str | None = None, k: int = 10) -> dict:
+    """The object returned by POST /search and ``atocore search --json``."""
+    prefer = None
+    inferred: dict | None = None
+    if project is None:
+        try:
+            from ..projects.infer import infer_project
+        except ImportError:
+            infer_project = None  # type: ignore[assignment]
+        if infer_project is not None:
+            try:
+                pid, conf, reasons = infer_project(retriever.store, query, retriever=retriever)
+            except Exception:  # inference is a hint; never fail a search over it
+                pid, conf, reasons = None, 0.0, []
+            if pid:
+                prefer = pid
+                inferred = {"project": pid, "confidence": conf, "reasons": list(reasons)}
+    hits = retriever.search(query, project=project, k=k, prefer_project=prefer)
+    out: dict[str, Any] = {"project": project, "hits": [h.to_dict() for h in hits]}
+    if inferred:
+        out["inferred"] = inferred
+    return out

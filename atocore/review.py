@@ -1,0 +1,297 @@
+"""Review as git branches: a proposal is commits on ``refs/heads/review/<id>`` off main.
+
+* ``propose`` validates every changed file, then commits them on a new review branch.
+* A person can propose too, by pushing a ``review/*`` branch from their own clone; every file
+  such a branch changes is validated here, and its problems are listed and block approval.
+* ``approve_review`` merges into main as one commit with parents ``[main, branch head]`` and a
+  ``Reviewed-by:`` trailer. The merge is path-level and three-way from the merge base: a path
+  changed on both sides to different content is a conflict, reported before anything is
+  written. The branch is then deleted (compare-and-swap).
+* ``reject_review`` records the reason as an (empty) commit on main, then deletes the branch.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import stat
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from dulwich.graph import find_merge_base
+
+from .errors import Conflict, NotFound, ValidationError
+from .ids import new_ulid
+from .records import validate_path
+from .store import MAIN, REVIEW_PREFIX, Change, Store
+from .store.repo import _check_author, _check_store_path, author_from_env
+
+REVIEW_KINDS = ("change", "state", "project", "memory", "config")
+_REVIEW_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+_TRAILER_RE = re.compile(r"^(Review-Kind|Review-Id):\s*(.+)$", re.MULTILINE)
+PROTECTED_PATHS = ("atocore.yaml",)
+
+
+@dataclass
+class Proposal:
+    id: str
+    ref: str
+    title: str
+    kind: str
+    author: str
+    created: str
+    base: str | None            # merge base with main (None: no shared history)
+    head: str                   # the branch head
+    main: str | None            # main when this view was computed
+    paths: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    body: str = ""
+    commits: int = 0
+    changes: list[Change] = field(default_factory=list)
+    files: dict[str, bytes | None] = field(default_factory=dict)  # new content per changed path (None = deleted)
+    status: str = "open"        # open | approved | rejected
+    result: str | None = None   # main's sha after approve/reject
+
+    @property
+    def approvable(self) -> bool:
+        return not self.problems and not self.conflicts
+
+    def to_dict(self, with_files: bool = False) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("id", "ref", "title", "kind", "author", "created", "base", "head",
+                                                 "main", "paths", "problems", "conflicts", "body", "commits",
+                                                 "status", "result")}
+        out["approvable"] = self.approvable
+        out["changes"] = [{"path": c.path, "old": c.old, "new": c.new} for c in self.changes]
+        if with_files:
+            out["files"] = {p: (None if b is None else b.decode("utf-8", "replace")) for p, b in self.files.items()}
+        return out
+
+
+def check_review_id(review_id: str) -> str:
+    """Accept ``<id>``, ``review/<id>`` or ``refs/heads/review/<id>``; return ``<id>``."""
+    rid = review_id
+    for prefix in ("refs/heads/review/", "review/"):
+        if isinstance(rid, str) and rid.startswith(prefix):
+            rid = rid[len(prefix):]
+            break
+    if (not isinstance(rid, str) or len(rid) > 200 or not _REVIEW_ID_RE.match(rid) or ".." in rid
+            or rid.endswith(".lock") or "/." in rid):
+        raise ValidationError("review_id", f"{review_id!r} is not a review id (letters, digits, '.', '_', '-', '/')")
+    return rid
+
+
+def review_ref(review_id: str) -> bytes:
+    return REVIEW_PREFIX + check_review_id(review_id).encode()
+
+
+def _iso(ts: int) -> str:
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _problem(path: str, exc: Exception) -> str:
+    msg = str(exc)
+    return msg if msg.startswith(path) else f"{path}: {msg}"
+
+
+def validate_changes(store: Store, changes: Mapping[str, tuple[int | None, bytes | None]]) -> list[str]:
+    """Problems with a set of changed files ``{path: (mode, content or None)}``; [] if all good."""
+    problems = []
+    for path, (mode, content) in sorted(changes.items()):
+        try:
+            _check_store_path(path)
+        except ValidationError as exc:
+            problems.append(str(exc))
+            continue
+        if mode is not None and not stat.S_ISREG(mode):
+            problems.append(f"{path}: must be a regular file (symlinks and submodules are not allowed)")
+            continue
+        if content is None:
+            if path in PROTECTED_PATHS:
+                problems.append(f"{path}: the store configuration cannot be deleted")
+            continue
+        try:
+            validate_path(path, content)
+        except ValidationError as exc:
+            problems.append(_problem(path, exc))
+    return problems
+
+
+# --------------------------------------------------------------------------- reading reviews
+
+
+def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
+    repo = store.repo
+    main = store.head()
+    head_b = head.encode()
+    base: str | None = None
+    if main is not None:
+        bases = find_merge_base(repo, [main.encode(), head_b])
+        base = bases[0].decode() if bases else None
+    exclude = [main.encode()] if main else []
+    commits = [e.commit for e in repo.get_walker(include=[head_b], exclude=exclude)]
+    oldest = commits[-1] if commits else store._commit(head)
+    message = oldest.message.decode("utf-8", "replace")
+    title, _, rest = message.strip().partition("\n")
+    trailers = dict(_TRAILER_RE.findall("\n".join(c.message.decode("utf-8", "replace") for c in commits)))
+    body = "\n".join(line for line in rest.strip().splitlines() if not _TRAILER_RE.match(line)).strip()
+    kind = trailers.get("Review-Kind", "change").strip()
+    p = Proposal(id=rid, ref=ref.decode(), title=title.strip() or f"review {rid}", kind=kind,
+                 author=oldest.author.decode("utf-8", "replace"), created=_iso(oldest.author_time), base=base,
+                 head=head, main=main, body=body, commits=len(commits))
+    if main is not None and base is None:
+        p.problems.append("the branch shares no history with main; branch it from main and push again")
+        return p
+    if base == head:
+        p.problems.append("the branch has nothing that is not already on main")
+        return p
+    base_tree = store._commit(base).tree if base else None
+    head_tree = store._commit(head).tree
+    found: dict[str, tuple[int | None, bytes | None]] = {}
+    for path, old_sha, new_sha, mode in store.tree_changes(base_tree, head_tree):
+        p.changes.append(Change(path, old_sha, new_sha))
+        content = None
+        if new_sha is not None and mode is not None and stat.S_ISREG(mode):
+            content = store.read_blob(new_sha)
+        found[path] = (mode, content)
+        p.files[path] = content
+    p.paths = [c.path for c in p.changes]
+    if not p.changes:
+        p.problems.append("the branch changes no files")
+    p.problems.extend(validate_changes(store, found))
+    if main is not None and base != main:
+        ours = {c.path: c.new for c in store.diff(base, main)}
+        p.conflicts = [c.path for c in p.changes if c.path in ours and ours[c.path] != c.new]
+    return p
+
+
+def list_reviews(store: Store) -> list[Proposal]:
+    """Open proposals (``review/*`` branches, including ones pushed by people), oldest first."""
+    out = []
+    for ref, head in store.refs(REVIEW_PREFIX).items():
+        rid = ref[len(REVIEW_PREFIX):]
+        try:
+            check_review_id(rid)
+        except ValidationError:
+            continue
+        out.append(_branch_view(store, rid, ref.encode(), head))
+    out.sort(key=lambda p: (p.created, p.id))
+    return out
+
+
+def get_review(store: Store, review_id: str) -> Proposal:
+    rid = check_review_id(review_id)
+    ref = REVIEW_PREFIX + rid.encode()
+    head = store.head(ref)
+    if head is None:
+        raise NotFound(f"no open review {rid!r}; 'atocore review list' shows the open ones")
+    return _branch_view(store, rid, ref, head)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _message(title: str, body: str, trailers: list[tuple[str, str]]) -> str:
+    parts = [title.strip()]
+    if body.strip():
+        parts.append(body.strip())
+    parts.append("\n".join(f"{k}: {v}" for k, v in trailers))
+    return "\n\n".join(parts)
+
+
+def propose(store: Store, changes: Mapping[str, bytes | None], title: str, body: str = "", kind: str = "change",
+            author: str | None = None, approve: bool = False, reviewer: str | None = None,
+            review_id: str | None = None) -> Proposal:
+    """Validate ``changes`` and commit them on a new ``review/<id>`` branch off main.
+
+    With ``approve=True`` (the operator shortcut) the proposal is merged at once, so history
+    shows both the proposal commit and the approving merge.
+    """
+    if not isinstance(title, str) or not title.strip() or "\n" in title.strip():
+        raise ValidationError("title", "a proposal needs a one-line title")
+    if kind not in REVIEW_KINDS:
+        raise ValidationError("kind", f"{kind!r} is not allowed", REVIEW_KINDS)
+    if not changes:
+        raise ValidationError("changes", "a proposal must change at least one file")
+    for path, content in changes.items():
+        _check_store_path(path)
+        if content is not None:
+            try:
+                validate_path(path, content)
+            except ValidationError as exc:
+                where = exc.field if exc.field.startswith(path) else f"{path}: {exc.field}"
+                raise ValidationError(where, exc.message, exc.allowed) from None
+        elif path in PROTECTED_PATHS:
+            raise ValidationError(path, "the store configuration cannot be deleted")
+    rid = check_review_id(review_id) if review_id else new_ulid()
+    ref = REVIEW_PREFIX + rid.encode()
+    who = author or author_from_env()
+    with store.lock():
+        if store.head(ref) is not None:
+            raise Conflict(f"review {rid!r} already exists")
+        main = store.head()
+        message = _message(title, body, [("Review-Id", rid), ("Review-Kind", kind)])
+        sha = store.commit(changes, message, author=who, ref=ref, parents=[main] if main else [])
+        if sha is None:
+            raise ValidationError("changes", "nothing to propose: main already has exactly this content")
+        if approve:
+            result = approve_review(store, rid, reviewer or who)
+            p = _branch_view_after(store, rid, ref, sha, main)
+            p.status, p.result = "approved", result
+            return p
+        return get_review(store, rid)
+
+
+def _branch_view_after(store: Store, rid: str, ref: bytes, head: str, main: str | None) -> Proposal:
+    # The branch is gone once merged; describe it from its head commit.
+    c = store._commit(head)
+    message = c.message.decode("utf-8", "replace")
+    title, _, rest = message.strip().partition("\n")
+    trailers = dict(_TRAILER_RE.findall(message))
+    changes = store.diff(main, head)
+    return Proposal(id=rid, ref=ref.decode(), title=title.strip(), kind=trailers.get("Review-Kind", "change"),
+                    author=c.author.decode("utf-8", "replace"), created=_iso(c.author_time), base=main, head=head,
+                    main=store.head(), paths=[ch.path for ch in changes], changes=changes, commits=1,
+                    body="\n".join(l for l in rest.strip().splitlines() if not _TRAILER_RE.match(l)).strip())
+
+
+def approve_review(store: Store, review_id: str, reviewer: str | None) -> str:
+    """Merge the review into main (one merge commit with a ``Reviewed-by:`` trailer); return main's sha."""
+    who = reviewer or author_from_env()
+    _check_author(who)
+    with store.lock():
+        p = get_review(store, review_id)
+        if p.problems:
+            raise Conflict(f"review {p.id} cannot be approved until its problems are fixed: " + "; ".join(p.problems))
+        if p.conflicts:
+            raise Conflict(f"review {p.id} no longer merges: main changed {', '.join(p.conflicts)} since the "
+                           "proposal was made; nothing was merged. Reject it and propose again, or update the branch")
+        changes = {c.path: (store.read_blob(c.new) if c.new else None) for c in p.changes}
+        trailers = [("Review-Id", p.id), ("Review-Kind", p.kind), ("Proposed-by", p.author), ("Reviewed-by", who)]
+        message = _message(f"Approve review {p.id}: {p.title}", p.body, trailers)
+        sha = store.commit(changes, message, author=who, ref=MAIN, parents=[p.main, p.head] if p.main else [p.head],
+                           allow_empty=True)
+        store.set_ref(p.ref.encode(), p.head, None)
+        assert sha is not None
+        return sha
+
+
+def reject_review(store: Store, review_id: str, reason: str, reviewer: str | None) -> str:
+    """Delete the review branch and record why as an empty commit on main; return main's sha."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationError("reason", "say why the proposal is rejected")
+    who = reviewer or author_from_env()
+    _check_author(who)
+    with store.lock():
+        p = get_review(store, review_id)
+        trailers = [("Review-Id", p.id), ("Review-Head", p.head), ("Proposed-by", p.author), ("Rejected-by", who)]
+        body = f"Reason: {reason.strip()}\n\nChanged: {', '.join(p.paths) or 'nothing'}"
+        sha = store.commit({}, _message(f"Reject review {p.id}: {p.title}", body, trailers), author=who,
+                           allow_empty=True)
+        store.set_ref(p.ref.encode(), p.head, None)
+        assert sha is not None
+        return sha
+
+
+__all__ = ["Proposal", "propose", "list_reviews", "get_review", "approve_review", "reject_review",
+           "validate_changes", "check_review_id", "review_ref", "REVIEW_KINDS"]

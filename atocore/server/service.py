@@ -1,0 +1,209 @@
+"""The running service's state: the store, the retriever, and the watcher that keeps the index on main.
+
+Main can move under the service at any time (a push from a clone, a restore, a pull, a CLI
+write). A watcher thread reads the ref every ``watch_interval`` seconds (one small file read)
+and, when main differs from the indexed commit, brings the index forward with
+``Retriever.update()`` in that thread, so requests are never blocked: they keep being served
+from the previous index until the update lands. Writes made through the service wake the
+watcher at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from ..store import Store, open_store
+
+log = logging.getLogger("atocore.server")
+
+
+class Service:
+    def __init__(self, store_path: str, token: str | None = None, watch_interval: float = 0.5,
+                 retriever: Any = None, hold_lock: bool = True):
+        self.store: Store = open_store(store_path)
+        self.token = token or None
+        self.watch_interval = watch_interval
+        self.started = time.time()
+        self._retriever = retriever
+        self._retriever_error: str | None = None
+        self._retriever_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_update: dict[str, Any] | None = None
+        self.last_update_error: str | None = None
+        self.last_update_at: float | None = None
+        self.updates = 0
+        self.last_build: dict[str, Any] | None = None
+        self._build_dirty = threading.Event()
+        self._writer: threading.Thread | None = None
+        self.service_lock = None
+        self._hold_lock = hold_lock
+
+    # ------------------------------------------------------------------ retriever
+
+    @property
+    def retriever(self) -> Any:
+        if self._retriever is None:
+            with self._retriever_lock:
+                if self._retriever is None:
+                    from ..retrieval import open_retriever
+
+                    try:
+                        self._retriever = open_retriever(self.store)
+                    except Exception as exc:  # keep serving state and writes; /health says why
+                        self._retriever_error = f"{type(exc).__name__}: {exc}"
+                        log.exception("cannot open the index")
+                        raise
+        return self._retriever
+
+    def retriever_or_none(self) -> Any:
+        try:
+            return self.retriever
+        except Exception:
+            return None
+
+    # ------------------------------------------------------------------ watcher
+
+    def start(self) -> None:
+        if self._hold_lock:
+            try:
+                from ..backup.service_lock import hold_service_lock
+            except ImportError:
+                pass
+            else:
+                self.service_lock = hold_service_lock(self.store)
+        self._thread = threading.Thread(target=self._watch, name="atocore-index-watcher", daemon=True)
+        self._thread.start()
+        self._writer = threading.Thread(target=self._write_builds, name="atocore-last-build", daemon=True)
+        self._writer.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self._build_dirty.set()
+        if self._writer is not None:
+            self._writer.join(timeout=10)
+        self._flush_build()
+        if self.service_lock is not None:
+            self.service_lock.release()
+            self.service_lock = None
+
+    def poke(self) -> None:
+        """Main moved through this service: update the index now rather than at the next tick."""
+        self._wake.set()
+
+    def indexed_commit(self) -> str | None:
+        r = self.retriever_or_none()
+        if r is None:
+            return None
+        try:
+            return r.status().get("commit")
+        except Exception:
+            return None
+
+    def _watch(self) -> None:
+        seen: str | None = "<none>"
+        while not self._stop.is_set():
+            try:
+                head = self.store.head()  # one small ref read
+                if head != seen:
+                    r = self.retriever_or_none()
+                    if r is not None:
+                        self.last_update = r.update()  # a no-op when the index is already at main
+                        self.last_update_at = time.time()
+                        self.updates += 1
+                        self.last_update_error = None
+                    seen = head
+            except Exception as exc:  # never let the watcher die; report on /health and retry
+                self.last_update_error = f"{type(exc).__name__}: {exc}"
+                log.exception("index update failed")
+                self._stop.wait(2.0)
+            self._wake.wait(self.watch_interval)
+            self._wake.clear()
+
+    # ------------------------------------------------------------------ last context build
+
+    def remember_build(self, data: dict[str, Any]) -> None:
+        """Keep the build as served; a writer thread persists it for `atocore debug-context`
+        (off the request path: the file write would cost more than the rest of the response)."""
+        self.last_build = data
+        if self._writer is None:
+            self._flush_build(data)
+        else:
+            self._build_dirty.set()
+
+    def _flush_build(self, data: dict[str, Any] | None = None) -> None:
+        from ..context.build import save_last_build
+
+        data = data if data is not None else self.last_build
+        if data is not None:
+            try:
+                save_last_build(self.store, data)
+            except OSError:
+                log.exception("cannot save the last context build")
+
+    def _write_builds(self) -> None:
+        while not self._stop.is_set():
+            self._build_dirty.wait()
+            self._build_dirty.clear()
+            self._flush_build()
+            self._stop.wait(0.05)  # at most ~20 writes a second under load
+
+    def wait_indexed(self, timeout: float = 30.0) -> bool:
+        """Block until the index reflects main (tests and the CLI use this)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.indexed_commit() == self.store.head():
+                return True
+            self.poke()
+            time.sleep(0.02)
+        return False
+
+    # ------------------------------------------------------------------ health
+
+    def health(self) -> dict[str, Any]:
+        from ..store import REVIEW_PREFIX
+        from .buildinfo import build_info
+
+        head = self.store.head()
+        index: dict[str, Any]
+        r = self.retriever_or_none()
+        degraded_reasons: list[str] = []
+        if r is None:
+            index = {"commit": None, "stale": True, "degraded": True, "error": self._retriever_error}
+            degraded_reasons.append("index unavailable")
+        else:
+            try:
+                index = dict(r.status())
+            except Exception as exc:
+                index = {"commit": None, "error": f"{type(exc).__name__}: {exc}", "degraded": True}
+            index.setdefault("commit", None)
+            index["stale"] = index.get("commit") != head
+            index.setdefault("degraded", False)
+            if index.get("degraded"):
+                degraded_reasons.append("index degraded (" + str(index.get("degraded_reason")
+                                                               or "no embedding model: BM25 only") + ")")
+        if self.last_update_error:
+            degraded_reasons.append("last index update failed")
+        index["last_update_error"] = self.last_update_error
+        index["updates"] = self.updates
+        try:
+            reviews = len(self.store.refs(REVIEW_PREFIX))
+        except Exception:
+            reviews = None
+        return {
+            "status": "degraded" if degraded_reasons else "ok",
+            **build_info(),
+            "store": {"head": head, "path": str(self.store.path), "open_reviews": reviews},
+            "index": index,
+            "service": {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+                        "uptime_s": round(time.time() - self.started, 1),
+                        "writes_need_token": self.token is not None, "watch_interval_s": self.watch_interval},
+            "problems": degraded_reasons,
+        }

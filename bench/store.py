@@ -1,0 +1,86 @@
+"""Store benchmark: memory writes and full reads with 10,000 memories in the store.
+
+Prints figures (not a test). Targets (issue 2): one memory write (validated, committed, ref
+updated, durable) median <= 8 ms and p99 <= 25 ms; reading every record at HEAD <= 0.6 s.
+
+    .venv/bin/python bench/store.py [--memories 10000] [--writes 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from atocore.ids import new_ulid  # noqa: E402
+from atocore.memories import add_memory, list_memories  # noqa: E402
+from atocore.records import MEMORY_TYPES, memory_from_dict, now_iso  # noqa: E402
+from atocore.store import Store, init_store  # noqa: E402
+
+WORDS = ("lens mount alignment torque spec vacuum chamber laser diode firmware bracket thermal drift "
+         "calibration fixture rev budget supplier deadline tolerance anodized aluminium").split()
+
+
+def text(i: int) -> str:
+    return " ".join(WORDS[(i * 7 + k * 3) % len(WORDS)] for k in range(12 + i % 20)) + f" (note {i})"
+
+
+def seed(store: Store, n: int) -> None:
+    """Bulk-load n memories in commits of 1,000 (seeding is not what is measured)."""
+    now = now_iso()
+    for start in range(0, n, 1000):
+        changes = {}
+        for i in range(start, min(n, start + 1000)):
+            m = memory_from_dict({"id": new_ulid(), "type": MEMORY_TYPES[i % 6], "text": text(i),
+                                  "project": f"p{i % 7}", "created": now, "updated": now})
+            changes[m.path] = m.dump()
+        store.commit(changes, f"Seed memories {start}..{start + len(changes)}")
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--memories", type=int, default=10_000)
+    ap.add_argument("--writes", type=int, default=400)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="atocore-bench-") as tmp:
+        store, _ = init_store(Path(tmp) / "store")
+        t0 = time.perf_counter()
+        store.writer.durable = False  # seeding is set-up, not what is measured
+        seed(store, args.memories)
+        store.writer.durable = True
+        print(f"seeded {args.memories} memories in {time.perf_counter() - t0:.1f} s")
+
+        store = Store(store.path)  # fresh process-like state: empty tree cache
+        lat = []
+        t_all = time.perf_counter()
+        for i in range(args.writes):
+            t = time.perf_counter()
+            add_memory(store, text(args.memories + i), MEMORY_TYPES[i % 6], project=f"p{i % 7}")
+            lat.append((time.perf_counter() - t) * 1000)
+        wall = time.perf_counter() - t_all
+        print(f"memory write (validate + commit + CAS ref, durable): n={len(lat)}  median {statistics.median(lat):.2f} ms"
+              f"  p90 {pct(lat, 90):.2f} ms  p99 {pct(lat, 99):.2f} ms  max {max(lat):.2f} ms"
+              f"  -> {len(lat) / wall:.0f} commits/s")
+
+        for label, s in (("cold (new Store)", Store(store.path)), ("warm", store)):
+            t = time.perf_counter()
+            mems = list_memories(s)
+            dt = time.perf_counter() - t
+            print(f"read + validate every memory at HEAD, {label}: {len(mems)} memories in {dt * 1000:.0f} ms")
+        t = time.perf_counter()
+        files = Store(store.path).files("main")
+        print(f"list every file at HEAD (tree walk only): {len(files)} files in {(time.perf_counter() - t) * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

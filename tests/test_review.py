@@ -1,0 +1,192 @@
+"""Review as git branches: propose, approve (merge + Reviewed-by), reject, conflicts, and
+branches pushed by a person with the real git CLI."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from atocore.errors import Conflict, NotFound, ValidationError
+from atocore.memories import add_memory, list_memories
+from atocore.records import Memory
+from atocore.review import approve_review, get_review, list_reviews, propose, reject_review
+from atocore.state import get_state, propose_state, propose_state_removal
+from atocore.store import REVIEW_PREFIX
+
+from .fixtures_store import fsck, git
+
+BOB = "Bob Reviewer <bob@example.org>"
+
+
+def test_propose_then_approve_merges_with_reviewed_by(store):
+    main0 = store.head()
+    p = propose_state(store, "optics", "lead", "Alice", category="contact", author="Ann <ann@example.org>")
+    assert store.head() == main0  # nothing on main until approved
+    assert get_state(store, "optics").entries == []
+    assert [r.id for r in list_reviews(store)] == [p.id]
+    assert p.kind == "state" and p.paths == ["state/optics.yaml"] and p.problems == [] and p.approvable
+    assert p.author == "Ann <ann@example.org>" and p.base == main0
+
+    sha = approve_review(store, p.id, BOB)
+    assert store.head() == sha
+    info = store.info(sha)
+    assert info.parents == (main0, p.head)
+    assert info.message.rstrip().endswith(f"Reviewed-by: {BOB}")
+    assert info.author == BOB
+    assert get_state(store, "optics").get("lead").value == "Alice"
+    assert list_reviews(store) == [] and store.head(REVIEW_PREFIX + p.id.encode()) is None
+    with pytest.raises(NotFound):
+        get_review(store, p.id)
+    fsck(store.path)
+
+
+def test_reject_deletes_the_branch_and_records_why(store):
+    p = propose_state(store, "optics", "lead", "Mallory")
+    tree = store.tree_id()
+    sha = reject_review(store, p.id, "Mallory left the team", BOB)
+    info = store.info(sha)
+    assert info.summary.startswith(f"Reject review {p.id}")
+    assert "Reason: Mallory left the team" in info.message and f"Rejected-by: {BOB}" in info.message
+    assert store.tree_id() == tree  # an empty change: only the record of the decision
+    assert list_reviews(store) == []
+    with pytest.raises(ValidationError, match="reason"):
+        reject_review(store, propose_state(store, "optics", "lead", "Eve").id, "", BOB)
+
+
+def test_conflict_is_reported_and_nothing_is_merged(store):
+    a = propose_state(store, "optics", "focus", "alignment", category="focus")
+    b = propose_state(store, "optics", "focus", "thermal drift", category="focus")
+    approve_review(store, a.id, BOB)
+    head = store.head()
+    assert get_review(store, b.id).conflicts == ["state/optics.yaml"]
+    with pytest.raises(Conflict, match="no longer merges: main changed state/optics.yaml"):
+        approve_review(store, b.id, BOB)
+    assert store.head() == head  # nothing half merged
+    assert get_review(store, b.id).head == b.head  # the proposal is still there to reject or redo
+    assert get_state(store, "optics").get("focus").value == "alignment"
+
+
+def test_unrelated_changes_on_main_merge_cleanly(store):
+    p = propose_state(store, "optics", "lead", "Alice")
+    m = add_memory(store, "written while the proposal waited", "episodic")
+    approve_review(store, p.id, BOB)
+    assert get_state(store, "optics").get("lead").value == "Alice"
+    assert [x.id for x in list_memories(store)] == [m.id]
+
+
+def test_approve_shortcut_records_both_steps(store):
+    main0 = store.head()
+    p = propose_state(store, "optics", "lead", "Alice", approve=True, reviewer=BOB)
+    assert p.status == "approved" and p.result == store.head()
+    merge = store.info(store.head())
+    proposal = store.info(merge.parents[1])
+    assert merge.parents[0] == main0 and proposal.parents == (main0,)
+    assert proposal.summary == "Set optics state lead" and "Review-Kind: state" in proposal.message
+    assert f"Reviewed-by: {BOB}" in merge.message
+    assert list_reviews(store) == []
+
+
+def test_state_changes_and_removal(store):
+    propose_state(store, "optics", "lead", "Alice", approve=True)
+    with pytest.raises(ValidationError, match="already has exactly this value"):
+        propose_state(store, "optics", "lead", "Alice")
+    p = propose_state(store, "optics", "lead", "Bob")
+    assert "Was: fact lead = Alice" in p.body
+    approve_review(store, p.id, BOB)
+    propose_state_removal(store, "optics", "lead", "obsolete", approve=True)
+    assert get_state(store, "optics").entries == []
+    with pytest.raises(NotFound):
+        propose_state_removal(store, "optics", "lead")
+
+
+def test_proposing_what_main_already_has_is_refused(store):
+    with pytest.raises(ValidationError, match="nothing to propose"):
+        propose(store, {"atocore.yaml": store.read("atocore.yaml")}, "No-op")
+    assert list_reviews(store) == []
+
+
+# ---------------------------------------------------------------- branches pushed by people
+
+
+@pytest.fixture
+def clone(store, tmp_path):
+    work = tmp_path / "clone"
+    git("clone", "-q", str(store.path), str(work), cwd=tmp_path)
+    git("config", "user.name", "Pat Person", cwd=work)
+    git("config", "user.email", "pat@example.org", cwd=work)
+    return work
+
+
+def _memory_file(mid: str, text: str, **over) -> str:
+    m = Memory(id=mid, type="knowledge", text=text, project="optics", **over)
+    return m.dump().decode()
+
+
+def test_a_branch_pushed_with_git_shows_up_and_can_be_approved(store, clone):
+    git("checkout", "-q", "-b", "review/pat-lens-mount", cwd=clone)
+    (clone / "memories").mkdir(exist_ok=True)
+    (clone / "memories" / "pat-lens.md").write_text(_memory_file("pat-lens", "The lens mount is M42."))
+    git("add", "-A", cwd=clone)
+    git("commit", "-q", "-m", "Add lens mount fact\n\nFrom the datasheet.", cwd=clone)
+    (clone / "state").mkdir(exist_ok=True)
+    (clone / "state" / "optics.yaml").write_text("project: optics\nentries:\n- category: fact\n  key: mount\n"
+                                                 "  value: M42\n")
+    git("add", "-A", cwd=clone)
+    git("commit", "-q", "-m", "And the state entry", cwd=clone)
+    git("push", "-q", "origin", "review/pat-lens-mount", cwd=clone)
+
+    (r,) = list_reviews(store)
+    assert r.id == "pat-lens-mount" and r.title == "Add lens mount fact" and r.body == "From the datasheet."
+    assert r.author == "Pat Person <pat@example.org>" and r.kind == "change" and r.commits == 2
+    assert r.paths == ["memories/pat-lens.md", "state/optics.yaml"] and r.problems == []
+    approve_review(store, "review/pat-lens-mount", BOB)
+    assert get_state(store, "optics").get("mount").value == "M42"
+    assert [m.id for m in list_memories(store)] == ["pat-lens"]
+    fsck(store.path)
+    git("pull", "-q", "--ff-only", "origin", "main", cwd=clone) if False else git("fetch", "-q", "origin", cwd=clone)
+    log = git("log", "--format=%s%n%b", "origin/main", cwd=clone).stdout
+    assert "Approve review pat-lens-mount: Add lens mount fact" in log and f"Reviewed-by: {BOB}" in log
+
+
+def test_a_bad_pushed_branch_shows_its_problems_and_cannot_be_approved(store, clone):
+    git("checkout", "-q", "-b", "review/pat-bad", cwd=clone)
+    (clone / "memories").mkdir(exist_ok=True)
+    (clone / "memories" / "bad1.md").write_text(_memory_file("bad1", "ok").replace("type: knowledge", "type: gossip"))
+    (clone / "memories" / "bad2.md").write_bytes(b"---\nid: bad2\ntype: knowledge\n---\n\xff\xfe\n")
+    (clone / "state").mkdir(exist_ok=True)
+    (clone / "state" / "optics.yaml").write_text("project: optics\nentries:\n- category: fact\n  key: k\n")
+    os.symlink("../atocore.yaml", clone / "memories" / "link.md")
+    (clone / "atocore.yaml").unlink()
+    git("add", "-A", cwd=clone)
+    git("commit", "-q", "-m", "Sloppy changes", cwd=clone)
+    git("push", "-q", "origin", "review/pat-bad", cwd=clone)
+
+    (r,) = list_reviews(store)
+    assert not r.approvable
+    text = "\n".join(r.problems)
+    assert "memories/bad1.md: type: 'gossip' is not allowed (allowed: identity" in text
+    assert "memories/bad2.md" in text and "not valid UTF-8" in text
+    assert "state/optics.yaml: entries[0].value: is required" in text
+    assert "memories/link.md: must be a regular file" in text
+    assert "atocore.yaml: the store configuration cannot be deleted" in text
+    head = store.head()
+    with pytest.raises(Conflict, match="cannot be approved until its problems are fixed"):
+        approve_review(store, r.id, BOB)
+    assert store.head() == head
+    reject_review(store, r.id, "see the problems", BOB)
+    assert list_reviews(store) == []
+    fsck(store.path)
+
+
+def test_a_branch_with_unrelated_history_is_a_problem(store, tmp_path):
+    other = tmp_path / "other"
+    git("init", "-q", "-b", "main", str(other), cwd=tmp_path)
+    (other / "notes.md").write_text("hello")
+    git("add", "-A", cwd=other)
+    git("commit", "-q", "-m", "unrelated", cwd=other)
+    git("push", "-q", str(store.path), "main:refs/heads/review/stray", cwd=other)
+    (r,) = list_reviews(store)
+    assert any("shares no history with main" in p for p in r.problems)
+    with pytest.raises(Conflict):
+        approve_review(store, "stray", BOB)

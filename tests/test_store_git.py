@@ -1,0 +1,62 @@
+"""Interoperability with the real git CLI, and many writer processes at once."""
+
+from __future__ import annotations
+
+import subprocess
+
+from atocore.memories import add_memory, invalidate_memory, list_memories, supersede_memory
+from atocore.review import approve_review, reject_review
+from atocore.state import propose_state
+from atocore.store import Store
+
+from .fixtures_store import WRITER, fsck, git, python
+
+
+def test_git_clone_log_and_fsck_after_a_mixed_workload(store, tmp_path):
+    a = add_memory(store, "The lens mount is M42.", "knowledge", project="optics")
+    b = supersede_memory(store, a.id, "The lens mount is M42x0.75.", author="Ann <ann@example.org>")
+    invalidate_memory(store, b.id, "wrong thread pitch")
+    propose_state(store, "optics", "lead", "Alice", category="contact", approve=True)
+    p = propose_state(store, "optics", "focus", "alignment", category="focus")
+    approve_review(store, p.id, "Bob <bob@example.org>")
+    reject_review(store, propose_state(store, "optics", "focus", "nothing").id, "not now", "Bob <bob@example.org>")
+    store.commit({"sources/optics/docs/alignment.md": "# Alignment\n\nÜmlauts are fine.\n".encode()}, "Stage a source")
+    store.commit({"sources/optics/docs/alignment.md": None}, "Unstage it")
+    fsck(store.path)
+
+    work = tmp_path / "clone"
+    git("clone", "-q", str(store.path), str(work), cwd=tmp_path)
+    assert (work / "atocore.yaml").is_file() and (work / "state" / "optics.yaml").is_file()
+    assert (work / "memories" / f"{a.id}.md").read_text().startswith("---\nid: ")
+    subjects = git("log", "--format=%s", cwd=work).stdout.splitlines()
+    assert subjects[0] == "Unstage it" and subjects[-1] == "Create AtoCore store"
+    assert any(s.startswith("Approve review") for s in subjects)
+    assert len(subjects) == len(store.log())
+    assert git("log", "--format=%an <%ae>", "-1", f"--grep=Supersede", cwd=work).stdout.strip() == "Ann <ann@example.org>"
+    assert git("rev-parse", "HEAD", cwd=work).stdout.strip() == store.head()
+    git("fsck", "--strict", "--no-progress", cwd=work)
+    # a git gc/repack by a person (or by maintenance) keeps the store readable
+    git("gc", "-q", "--aggressive", cwd=store.path)
+    fsck(store.path)
+    again = Store(store.path)
+    assert {m.id for m in list_memories(again)} == {a.id, b.id}
+    add_memory(again, "written after gc", "episodic")
+    fsck(store.path)
+
+
+def test_eight_processes_writing_at_once_lose_nothing(store):
+    procs = [subprocess.Popen(python(WRITER, str(store.path), str(n), "50"), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for n in range(8)]
+    acked: set[str] = set()
+    for proc in procs:
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
+        acked.update(out.split())
+    assert len(acked) == 400
+    fresh = Store(store.path)
+    assert {m.id for m in list_memories(fresh)} == acked
+    log = fresh.log()
+    assert len(log) == 401
+    assert all(len(c.parents) == 1 for c in log[:-1])  # linear history: one parent each
+    assert git("rev-list", "--count", "--merges", "main", cwd=store.path).stdout.strip() == "0"
+    fsck(store.path)
