@@ -73,45 +73,69 @@ def _coerce_timestamp(value: Any) -> Any:
     return value
 
 
+_KNOWN: dict[int, tuple[Iterable[Field], list[tuple], frozenset[str]]] = {}
+
+
+def _field_set(fields: Iterable[Field]) -> tuple[list[tuple], frozenset[str]]:
+    # Field attributes unpacked once into plain tuples: reading 10,000 records calls this a lot.
+    cached = _KNOWN.get(id(fields))
+    if cached is None or cached[0] is not fields:
+        tup = tuple(fields)
+        specs = [(f, f.name, f.kind if isinstance(f.kind, tuple) else (f.kind,), f.required, f.nullable, f.choices,
+                  f.max_len, f.check) for f in tup]
+        cached = (fields, specs, frozenset(f.name for f in tup))
+        if isinstance(fields, tuple):
+            _KNOWN[id(fields)] = cached
+    return cached[1], cached[2]
+
+
 def check_fields(data: Any, fields: Iterable[Field], where: str) -> dict[str, Any]:
     """Validate a mapping against ``fields``; return a new dict with defaults filled in."""
-    fields = list(fields)
+    specs, known = _field_set(fields)
     if not isinstance(data, dict):
         raise ValidationError(where, f"must be a mapping of fields, got {_type_name(type(data))}")
-    known = {f.name for f in fields}
     for key in data:
         if key not in known:
             raise ValidationError(f"{where}.{key}" if where else str(key), "unknown field", sorted(known))
     out: dict[str, Any] = {}
-    for f in fields:
-        path = f"{where}.{f.name}" if where else f.name
-        if f.name not in data or (data[f.name] is None and not f.nullable and not f.required):
-            if f.required:
-                raise ValidationError(path, "is required")
-            out[f.name] = f.default() if callable(f.default) else f.default
+    for f, name, kinds, required, nullable, choices, max_len, check in specs:
+        value = data.get(name, _MISSING)
+        if value is _MISSING or (value is None and not nullable and not required):
+            if required:
+                raise ValidationError(f"{where}.{name}" if where else name, "is required")
+            out[name] = f.default() if callable(f.default) else f.default
             continue
-        value = _coerce_timestamp(data[f.name])
-        if value is None:
-            if not f.nullable:
-                raise ValidationError(path, f"must be {_type_name(f.kind)}, not empty")
-            out[f.name] = None
-            continue
-        kinds = f.kind if isinstance(f.kind, tuple) else (f.kind,)
-        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-            raise ValidationError(path, f"must be {_type_name(f.kind)}, got {type(value).__name__}")
-        if f.choices is not None and value not in f.choices:
-            raise ValidationError(path, f"{value!r} is not allowed", f.choices)
-        if f.max_len is not None and isinstance(value, (str, list)) and len(value) > f.max_len:
+        if type(value) is str:
+            if kinds[0] is not str and str not in kinds:
+                raise ValidationError(f"{where}.{name}" if where else name, f"must be {_type_name(f.kind)}, got str")
+        else:
+            value = _coerce_timestamp(value)
+            if value is None:
+                if not nullable:
+                    raise ValidationError(f"{where}.{name}" if where else name,
+                                          f"must be {_type_name(f.kind)}, not empty")
+                out[name] = None
+                continue
+            if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+                raise ValidationError(f"{where}.{name}" if where else name,
+                                      f"must be {_type_name(f.kind)}, got {type(value).__name__}")
+        if choices is not None and value not in choices:
+            raise ValidationError(f"{where}.{name}" if where else name, f"{value!r} is not allowed", choices)
+        if max_len is not None and isinstance(value, (str, list)) and len(value) > max_len:
             unit = "characters" if isinstance(value, str) else "items"
-            raise ValidationError(path, f"is too long ({len(value)} {unit}; at most {f.max_len})")
-        if isinstance(value, str) and "\x00" in value:
-            raise ValidationError(path, "must not contain NUL characters")
-        if f.check is not None:
-            value = f.check(value, path)
-        out[f.name] = value
+            raise ValidationError(f"{where}.{name}" if where else name,
+                                  f"is too long ({len(value)} {unit}; at most {max_len})")
+        if type(value) is str and "\x00" in value:
+            raise ValidationError(f"{where}.{name}" if where else name, "must not contain NUL characters")
+        if check is not None:
+            value = check(value, f"{where}.{name}" if where else name)
+        out[name] = value
     return out
+
+
+_MISSING = object()
 
 
 def _slug(value: str, path: str) -> str:
@@ -284,6 +308,9 @@ def _fm_parse_value(text: str) -> Any:
     if text in ("true", "false"):
         return text == "true"
     first = text[:1]
+    if (first == '"' and len(text) >= 2 and text[-1] == '"' and "\\" not in text and '"' not in text[1:-1]
+            and text.isprintable()):
+        return text[1:-1]
     if first == '"' or first == "[":
         try:
             value = json.loads(text)
@@ -294,7 +321,8 @@ def _fm_parse_value(text: str) -> Any:
         return _NO_VALUE
     if first == "'":
         inner = text[1:-1]
-        return inner if len(text) >= 2 and text[-1] == "'" and "'" not in inner else _NO_VALUE
+        ok = len(text) >= 2 and text[-1] == "'" and "'" not in inner and inner.isprintable()
+        return inner if ok else _NO_VALUE
     if _FM_INT.match(text):
         return int(text)
     if _FM_FLOAT.match(text):
@@ -304,14 +332,31 @@ def _fm_parse_value(text: str) -> Any:
     return _NO_VALUE
 
 
+_FM_KEYS: dict[str, bool] = {}
+_FM_PLAIN_SEEN: dict[str, bool] = {}
+
+
 def _load_front_matter(text: str, where: str) -> Any:
     out: dict[str, Any] = {}
     for line in text.split("\n"):
-        m = _FM_LINE.match(line)
-        value = _fm_parse_value(m.group(2)) if m else _NO_VALUE
-        if value is _NO_VALUE:
+        key, sep, raw = line.partition(": ")
+        ok = _FM_KEYS.get(key)
+        if ok is None:
+            ok = bool(re.fullmatch(r"[a-z_][a-z0-9_]*", key)) and key not in _YAML_WORDS
+            if len(_FM_KEYS) < 1000:
+                _FM_KEYS[key] = ok
+        if not ok or not sep:
             return _yaml_load(text, where)
-        out[m.group(1)] = value
+        plain = _FM_PLAIN_SEEN.get(raw)
+        if plain:
+            value: Any = raw
+        else:
+            value = _fm_parse_value(raw)
+            if value is _NO_VALUE:
+                return _yaml_load(text, where)
+            if value is raw and len(_FM_PLAIN_SEEN) < 10_000:
+                _FM_PLAIN_SEEN[raw] = True  # plain words repeat a lot (types, statuses, projects)
+        out[key] = value
     return out
 
 

@@ -22,7 +22,7 @@ from dulwich.graph import find_merge_base
 
 from .errors import Conflict, NotFound, ValidationError
 from .ids import new_ulid
-from .records import validate_path
+from .records import ProjectState, parse_state, validate_path
 from .store import MAIN, REVIEW_PREFIX, Change, Store
 from .store.repo import _check_author, _check_store_path, author_from_env
 
@@ -46,6 +46,7 @@ class Proposal:
     paths: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
+    resolved: dict[str, bytes] = field(default_factory=dict)  # both sides changed, merged entry by entry
     body: str = ""
     commits: int = 0
     changes: list[Change] = field(default_factory=list)
@@ -62,6 +63,7 @@ class Proposal:
                                                  "main", "paths", "problems", "conflicts", "body", "commits",
                                                  "status", "result")}
         out["approvable"] = self.approvable
+        out["merged_by_entry"] = sorted(self.resolved)
         out["changes"] = [{"path": c.path, "old": c.old, "new": c.new} for c in self.changes]
         if with_files:
             out["files"] = {p: (None if b is None else b.decode("utf-8", "replace")) for p, b in self.files.items()}
@@ -117,6 +119,19 @@ def validate_changes(store: Store, changes: Mapping[str, tuple[int | None, bytes
     return problems
 
 
+def _append_only_problems(store: Store, changes: list[Change], files: Mapping[str, bytes | None]) -> list[str]:
+    """Captured interactions are append-only: a proposal may add lines, never change or drop them."""
+    problems = []
+    for c in changes:
+        if not c.path.startswith("interactions/") or c.old is None:
+            continue
+        new = files.get(c.path)
+        if new is None or not new.startswith(store.read_blob(c.old)):
+            problems.append(f"{c.path}: captured interactions are append-only (lines may be added, "
+                            "not changed or removed)")
+    return problems
+
+
 # --------------------------------------------------------------------------- reading reviews
 
 
@@ -159,9 +174,16 @@ def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
     if not p.changes:
         p.problems.append("the branch changes no files")
     p.problems.extend(validate_changes(store, found))
+    p.problems.extend(_append_only_problems(store, p.changes, p.files))
     if main is not None and base != main:
         ours = {c.path: c.new for c in store.diff(base, main)}
-        p.conflicts = [c.path for c in p.changes if c.path in ours and ours[c.path] != c.new]
+        for c in p.changes:
+            if c.path in ours and ours[c.path] != c.new:
+                merged = _merge_state(store, c.path, c.old, ours[c.path], c.new)
+                if merged is None:
+                    p.conflicts.append(c.path)
+                else:
+                    p.resolved[c.path] = merged
     return p
 
 
@@ -186,6 +208,36 @@ def get_review(store: Store, review_id: str) -> Proposal:
     if head is None:
         raise NotFound(f"no open review {rid!r}; 'atocore review list' shows the open ones")
     return _branch_view(store, rid, ref, head)
+
+
+def _merge_state(store: Store, path: str, base: str | None, ours: str | None, theirs: str | None) -> bytes | None:
+    """Three-way merge of a trusted-state file, entry by entry (key); None if it really conflicts.
+
+    Two proposals for *different* keys of one project both rewrite ``state/<project>.yaml``;
+    path-level merging would call that a conflict, so state files are merged by key: a key
+    changed on both sides to different entries is the only conflict.
+    """
+    if not path.startswith("state/") or ours is None or theirs is None:
+        return None
+    try:
+        states = [parse_state(store.read_blob(sha), path) if sha else ProjectState(project="-")
+                  for sha in (base, ours, theirs)]
+    except ValidationError:
+        return None
+    b, o, t = ({e.key: e for e in st.entries} for st in states)
+    merged = dict(o)
+    for key in set(b) | set(t):
+        if b.get(key) == t.get(key):
+            continue  # theirs left it alone
+        if b.get(key) != o.get(key) and o.get(key) != t.get(key):
+            return None  # both changed the same key differently
+        if t.get(key) is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = t[key]
+    order = [e.key for e in states[1].entries] + [e.key for e in states[2].entries if e.key not in o]
+    result = ProjectState(project=states[1].project, entries=[merged[k] for k in order if k in merged])
+    return result.dump()
 
 
 # --------------------------------------------------------------------------- writing
@@ -223,6 +275,10 @@ def propose(store: Store, changes: Mapping[str, bytes | None], title: str, body:
                 raise ValidationError(where, exc.message, exc.allowed) from None
         elif path in PROTECTED_PATHS:
             raise ValidationError(path, "the store configuration cannot be deleted")
+    appended = [Change(path, store.blob_id(path), None) for path in changes if path.startswith("interactions/")]
+    bad = _append_only_problems(store, [c for c in appended if c.old], changes)
+    if bad:
+        raise ValidationError(bad[0].split(": ", 1)[0], bad[0].split(": ", 1)[1])
     rid = check_review_id(review_id) if review_id else new_ulid()
     ref = REVIEW_PREFIX + rid.encode()
     who = author or author_from_env()
@@ -261,12 +317,16 @@ def approve_review(store: Store, review_id: str, reviewer: str | None) -> str:
     _check_author(who)
     with store.lock():
         p = get_review(store, review_id)
+        if p.main is not None and p.base == p.head:
+            # already merged (e.g. a crash between the merge and the branch deletion): tidy up
+            store.set_ref(p.ref.encode(), p.head, None)
+            return p.main
         if p.problems:
             raise Conflict(f"review {p.id} cannot be approved until its problems are fixed: " + "; ".join(p.problems))
         if p.conflicts:
             raise Conflict(f"review {p.id} no longer merges: main changed {', '.join(p.conflicts)} since the "
                            "proposal was made; nothing was merged. Reject it and propose again, or update the branch")
-        changes = {c.path: (store.read_blob(c.new) if c.new else None) for c in p.changes}
+        changes = {c.path: p.resolved.get(c.path) or (store.read_blob(c.new) if c.new else None) for c in p.changes}
         trailers = [("Review-Id", p.id), ("Review-Kind", p.kind), ("Proposed-by", p.author), ("Reviewed-by", who)]
         message = _message(f"Approve review {p.id}: {p.title}", p.body, trailers)
         sha = store.commit(changes, message, author=who, ref=MAIN, parents=[p.main, p.head] if p.main else [p.head],

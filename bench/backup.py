@@ -74,6 +74,7 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=100_000)
     ap.add_argument("--pushes", type=int, default=20)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--drill", action="store_true", help="also time `atocore drill` on the recovered store")
     args = ap.parse_args()
     rng = random.Random(6)
     tmp = Path(tempfile.mkdtemp(prefix="atocore-bench-backup-"))
@@ -117,6 +118,15 @@ def main() -> None:
             print(f"recovered index: {st.get('counts')}")
         except Exception as exc:  # noqa: BLE001
             print(f"(index status unavailable: {exc})")
+        if args.drill:
+            from atocore.backup import drill
+
+            t0 = time.perf_counter()
+            rep = drill(rec)
+            fails = [s["name"] for s in rep["steps"] if s["ok"] is not True]
+            print(f"drill on the recovered store: {'passed' if rep['ok'] else 'FAILED ' + str(fails)} "
+                  f"in {time.perf_counter() - t0:.1f} s "
+                  f"(slowest step: {max(rep['steps'], key=lambda s: s['seconds'])['name']})")
         rec.repo.close()
     finally:
         if args.keep:

@@ -198,9 +198,10 @@ def main() -> None:
                     floors = (0.0, 0.1, 0.2, 0.3) if method == "norm" else (0.0,)
                     for f in floors:
                         sweep[f"{method} w_bm25={w} floor={f}"] = DEFAULT.with_(method=method, w_bm25=w, w_vec=1 - w, sim_floor=f)
-            for w, f in ((0.5, 0.2), (0.4, 0.2), (0.6, 0.3)):
-                base = DEFAULT.with_(method="norm", w_bm25=w, w_vec=1 - w, sim_floor=f)
-                sweep[f"norm {w}/{1 - w:.1f} floor {f} adaptive"] = base.with_(adaptive=True)
+            for w, f in ((0.5, 0.2), (0.4, 0.2), (0.6, 0.3), (0.7, 0.3)):
+                base = DEFAULT.with_(method="norm", w_bm25=w, w_vec=1 - w, sim_floor=f, adaptive=False, prf_docs=0)
+                for amin in (0.0, 0.15, 0.3):
+                    sweep[f"norm {w}/{1 - w:.1f} floor {f} adaptive min {amin}"] = base.with_(adaptive=True, adaptive_min=amin)
                 for n, beta in ((3, 0.5), (5, 0.5), (3, 1.0)):
                     sweep[f"norm {w}/{1 - w:.1f} floor {f} PRF {n} docs beta {beta}"] = base.with_(prf_docs=n, prf_beta=beta)
                     sweep[f"norm {w}/{1 - w:.1f} floor {f} adaptive + PRF {n} docs beta {beta}"] = base.with_(adaptive=True, prf_docs=n, prf_beta=beta)

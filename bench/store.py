@@ -18,9 +18,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from atocore.ids import new_ulid  # noqa: E402
-from atocore.memories import add_memory, list_memories  # noqa: E402
+from atocore.memories import add_memory, list_memories, memory_history  # noqa: E402
 from atocore.records import MEMORY_TYPES, memory_from_dict, now_iso  # noqa: E402
 from atocore.store import Store, init_store  # noqa: E402
+from atocore.store.maintain import pack, wait_idle  # noqa: E402
 
 WORDS = ("lens mount alignment torque spec vacuum chamber laser diode firmware bracket thermal drift "
          "calibration fixture rev budget supplier deadline tolerance anodized aluminium").split()
@@ -60,26 +61,48 @@ def main() -> None:
         store.writer.durable = True
         print(f"seeded {args.memories} memories in {time.perf_counter() - t0:.1f} s")
 
+        wait_idle(store.path)
         store = Store(store.path)  # fresh process-like state: empty tree cache
-        lat = []
+        lat, cpu = [], []
         t_all = time.perf_counter()
         for i in range(args.writes):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             add_memory(store, text(args.memories + i), MEMORY_TYPES[i % 6], project=f"p{i % 7}")
             lat.append((time.perf_counter() - t) * 1000)
+            cpu.append((time.process_time() - c) * 1000)
         wall = time.perf_counter() - t_all
-        print(f"memory write (validate + commit + CAS ref, durable): n={len(lat)}  median {statistics.median(lat):.2f} ms"
+        print(f"memory write (validate + commit + CAS ref, fsynced): n={len(lat)}  median {statistics.median(lat):.2f} ms"
               f"  p90 {pct(lat, 90):.2f} ms  p99 {pct(lat, 99):.2f} ms  max {max(lat):.2f} ms"
-              f"  -> {len(lat) / wall:.0f} commits/s")
-
-        for label, s in (("cold (new Store)", Store(store.path)), ("warm", store)):
+              f"  -> {len(lat) / wall:.0f} commits/s   (CPU per write: median {statistics.median(cpu):.2f} ms)")
+        store.writer.durable = False
+        lat2 = []
+        for i in range(min(100, args.writes)):
             t = time.perf_counter()
-            mems = list_memories(s)
-            dt = time.perf_counter() - t
-            print(f"read + validate every memory at HEAD, {label}: {len(mems)} memories in {dt * 1000:.0f} ms")
+            add_memory(store, text(i), MEMORY_TYPES[i % 6])
+            lat2.append((time.perf_counter() - t) * 1000)
+        store.writer.durable = True
+        print(f"  same without object fsync (for comparison only): median {statistics.median(lat2):.2f} ms"
+              f"  p99 {pct(lat2, 99):.2f} ms")
+
+        def read_all(label: str) -> None:
+            for name, s in (("cold (new Store)", Store(store.path)), ("warm", store)):
+                t = time.perf_counter()
+                mems = list_memories(s)
+                dt = time.perf_counter() - t
+                print(f"read + validate every memory at HEAD, {label}, {name}: {len(mems)} memories in {dt * 1000:.0f} ms")
+
+        read_all("loose objects")
+        wait_idle(store.path)
+        print(f"git repack -a -d: {pack(store.path, full=True)}")
+        read_all("packed")
         t = time.perf_counter()
         files = Store(store.path).files("main")
         print(f"list every file at HEAD (tree walk only): {len(files)} files in {(time.perf_counter() - t) * 1000:.0f} ms")
+        t = time.perf_counter()
+        mid = next(p for p in files if p.startswith("memories/")).split("/")[1][:-3]
+        hist = memory_history(store, mid)
+        print(f"history of one memory through {len(store.log(limit=None))} commits: {len(hist)} in "
+              f"{(time.perf_counter() - t) * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ class CCTranscript:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "w", encoding="utf-8") as fh:
             for line in self.lines:
-                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+                fh.write(json.dumps(line) + "\n")
         return self.path
 
     def payload(self, event: str, **extra) -> dict:

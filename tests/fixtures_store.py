@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from atocore.store.maintain import wait_idle
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -22,6 +24,7 @@ def git(*args: str, cwd: Path | str | None = None, check: bool = True) -> subpro
 
 def fsck(store_path: Path | str) -> str:
     """``git fsck --strict`` must pass; returns its output (dangling objects are fine)."""
+    wait_idle(Path(store_path))  # a background repack may be running: let it finish first
     proc = git("fsck", "--strict", "--no-progress", cwd=store_path, check=False)
     assert proc.returncode == 0, f"git fsck failed:\n{proc.stdout}\n{proc.stderr}"
     bad = [line for line in (proc.stdout + proc.stderr).splitlines()

@@ -141,3 +141,11 @@ def test_turn_is_searchable_after_the_index_update(store):
                                   retriever=retriever)
     hits = retriever.search("borosilicate blank anneal", k=5)
     assert any(inter.id in h.source for h in hits), [h.to_dict() for h in hits]
+
+
+def test_lone_surrogates_and_nul_are_cleaned_not_refused(store):
+    inter, created = record_interaction(store, turn(prompt="bad \ud800 byte and a \x00 NUL",
+                                                    meta={"out": "x\udcff\x00y"}))
+    assert created and inter.prompt == "bad \ufffd byte and a  NUL" and inter.meta["out"] == "x\ufffdy"
+    [stored] = store_turns(store)
+    assert stored["prompt"] == inter.prompt

@@ -280,3 +280,78 @@ def test_server_down_then_up_nothing_lost(tmp_path, server, hook_env, model_path
     turns = [x for x in store_turns(open_store(server.store_path)) if x["session_id"] == "sess-spool"]
     assert sorted(x["response"] for x in turns) == ["Reply two.", "Spooled reply one."]
     assert not spool.exists()
+
+
+def test_escaped_lone_surrogates_reach_the_server_cleaned(tmp_path, server, hook_env):
+    t = CCTranscript(tmp_path / "s4.jsonl", "sess-surrogate", "/w")
+    t.user("broken \ud800 emoji half")
+    t.write()  # json.dumps escapes the lone surrogate as \ud800, as a JS writer would
+    p = run_hook(t.payload("Stop", last_assistant_message="fine"), {**hook_env, "ATOCORE_URL": server.url})
+    assert p.returncode == 0
+    [turn] = [x for x in store_turns(open_store(server.store_path)) if x["session_id"] == "sess-surrogate"]
+    assert turn["prompt"] == "broken \ufffd emoji half"
+
+
+def test_unwritable_home_still_exits_0(tmp_path, hook_env):
+    blocker = tmp_path / "home-is-a-file"
+    blocker.write_text("x")
+    p = run_hook(b"not json", {**hook_env, "ATOCORE_HOME": str(blocker)})
+    assert p.returncode == 0 and p.stdout == b"" and p.stderr == b""
+
+
+def test_interactions_http_contract(server):
+    """The contract both integrations rely on: 201 new, 200 already stored, 422 naming the field."""
+    import httpx
+
+    body = {"source": "openclaw", "session_id": "http-contract", "prompt": "ping AKIAQ3EGVBMPLKJX7Y2Z",
+            "response": "pong"}
+    r1 = httpx.post(server.url + "/interactions", json=body, timeout=30)
+    r2 = httpx.post(server.url + "/interactions", json=body, timeout=30)
+    assert (r1.status_code, r2.status_code) == (201, 200)
+    assert r1.json()["id"] == r2.json()["id"] and r1.json()["created"] is True and r2.json()["created"] is False
+    bad = httpx.post(server.url + "/interactions", json={**body, "source": "Not A Slug"}, timeout=30)
+    assert bad.status_code == 422 and "source" in bad.text
+    [turn] = [t for t in store_turns(open_store(server.store_path)) if t["session_id"] == "http-contract"]
+    assert "AKIA" not in turn["prompt"]
+
+
+def test_turns_claimed_by_a_killed_hook_are_recovered(tmp_path, server, hook_env):
+    spool_dir = Path(hook_env["ATOCORE_HOME"]) / "spool"
+    spool_dir.mkdir(parents=True)
+    orphan = spool_dir / "claude-code.jsonl.99999.sending"
+    orphan.write_text(json.dumps({"source": "claude-code", "session_id": "sess-orphan", "id": "cc-orphan",
+                                  "prompt": "left behind", "response": "by a killed hook"}) + "\n")
+    old = time.time() - 3600
+    os.utime(orphan, (old, old))
+    t = CCTranscript(tmp_path / "s5.jsonl", "sess-orphan", "/w")
+    t.user("next question")
+    t.write()
+    p = run_hook(t.payload("Stop", last_assistant_message="next answer"), {**hook_env, "ATOCORE_URL": server.url})
+    assert p.returncode == 0
+    turns = [x for x in store_turns(open_store(server.store_path)) if x["session_id"] == "sess-orphan"]
+    assert sorted(x["prompt"] for x in turns) == ["left behind", "next question"]
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_a_lagging_transcript_is_not_paired_with_the_new_reply(tmp_path, store, hook_env):
+    t = CCTranscript(tmp_path / "lag.jsonl", "s-lag", "/w")
+    t.user("old question")
+    t.lines[-1]["promptId"] = "prompt-1"
+    t.write()
+    p = run_hook(t.payload("Stop", prompt_id="prompt-2", last_assistant_message="new answer"),
+                 {**hook_env, "ATOCORE_STORE": str(store.path)})
+    assert p.returncode == 0
+    [turn] = store_turns(open_store(store.path))
+    assert turn["prompt"] == "" and turn["response"] == "new answer" and turn["id"].startswith("h-")
+
+
+def test_importing_the_transcript_after_live_capture_adds_only_missing_turns(tmp_path, store, hook_env):
+    from tests.conftest import run_cli
+
+    t = conversation(tmp_path)
+    run_hook(t.payload("Stop", last_assistant_message="The fixture token expired; I regenerated it."),
+             {**hook_env, "ATOCORE_STORE": str(store.path)})
+    out = json.loads(run_cli("import", "claude-code", str(t.path), "--json", store=store).stdout)
+    assert (out["created"], out["existing"]) == (1, 1)  # the first turn was new; the live one was there
+    turns = store_turns(open_store(store.path))
+    assert sorted(x["prompt"] for x in turns) == ["hello, what's in this repo?", "why does the login test fail?"]

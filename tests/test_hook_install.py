@@ -81,8 +81,10 @@ def test_installed_command_runs(tmp_path):
     run_cli("install", "claude-code", "--project", str(tmp_path))
     data = json.loads((tmp_path / ".claude" / "settings.json").read_text())
     cmd = data["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"]
+    # Claude Code runs hooks in the project folder; a project's own json.py must not shadow ours.
+    (tmp_path / "json.py").write_text("raise SystemExit(3)\n")
     p = subprocess.run(["bash", "-c", cmd], input=b'{"hook_event_name": "Notification"}', capture_output=True,
-                       env={**os.environ, "ATOCORE_HOME": str(tmp_path / "home")}, timeout=60)
+                       env={**os.environ, "ATOCORE_HOME": str(tmp_path / "home")}, timeout=60, cwd=tmp_path)
     assert p.returncode == 0 and p.stdout == b"", (shlex.quote(cmd), p.stderr)
 
 

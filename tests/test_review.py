@@ -67,6 +67,25 @@ def test_conflict_is_reported_and_nothing_is_merged(store):
     assert get_state(store, "optics").get("focus").value == "alignment"
 
 
+def test_state_proposals_for_different_keys_merge_entry_by_entry(store):
+    propose_state(store, "optics", "summary", "Bench optics", category="summary", approve=True)
+    a = propose_state(store, "optics", "lead", "Alice", category="contact")
+    b = propose_state(store, "optics", "focus", "alignment", category="focus")
+    c = propose_state(store, "optics", "summary", "Bench optics and lasers", category="summary")
+    approve_review(store, a.id, BOB)
+    assert get_review(store, b.id).conflicts == [] and get_review(store, b.id).resolved
+    approve_review(store, b.id, BOB)
+    approve_review(store, c.id, BOB)
+    state = get_state(store, "optics")
+    assert [(e.key, e.value) for e in state.entries] == [
+        ("summary", "Bench optics and lasers"), ("lead", "Alice"), ("focus", "alignment")]
+    d = propose_state(store, "optics", "lead", "Bob")
+    e = propose_state(store, "optics", "lead", "Carol")
+    approve_review(store, d.id, BOB)
+    assert get_review(store, e.id).conflicts == ["state/optics.yaml"]  # same key: a real conflict
+    fsck(store.path)
+
+
 def test_unrelated_changes_on_main_merge_cleanly(store):
     p = propose_state(store, "optics", "lead", "Alice")
     m = add_memory(store, "written while the proposal waited", "episodic")
@@ -150,6 +169,9 @@ def test_a_branch_pushed_with_git_shows_up_and_can_be_approved(store, clone):
 
 
 def test_a_bad_pushed_branch_shows_its_problems_and_cannot_be_approved(store, clone):
+    turn = b'{"id": "t1", "source": "cc", "session_id": "s1", "prompt": "p", "response": "r"}\n'
+    store.commit({"interactions/2026/01/s1.jsonl": turn}, "Capture a turn")
+    git("pull", "-q", "origin", "main", cwd=clone)
     git("checkout", "-q", "-b", "review/pat-bad", cwd=clone)
     (clone / "memories").mkdir(exist_ok=True)
     (clone / "memories" / "bad1.md").write_text(_memory_file("bad1", "ok").replace("type: knowledge", "type: gossip"))
@@ -157,6 +179,8 @@ def test_a_bad_pushed_branch_shows_its_problems_and_cannot_be_approved(store, cl
     (clone / "state").mkdir(exist_ok=True)
     (clone / "state" / "optics.yaml").write_text("project: optics\nentries:\n- category: fact\n  key: k\n")
     os.symlink("../atocore.yaml", clone / "memories" / "link.md")
+    (clone / "interactions" / "2026" / "01" / "s1.jsonl").write_text('{"id": "t1", "source": "cc", '
+                                                                     '"session_id": "s1", "prompt": "edited", "response": "r"}\n')
     (clone / "atocore.yaml").unlink()
     git("add", "-A", cwd=clone)
     git("commit", "-q", "-m", "Sloppy changes", cwd=clone)
@@ -170,6 +194,7 @@ def test_a_bad_pushed_branch_shows_its_problems_and_cannot_be_approved(store, cl
     assert "state/optics.yaml: entries[0].value: is required" in text
     assert "memories/link.md: must be a regular file" in text
     assert "atocore.yaml: the store configuration cannot be deleted" in text
+    assert "interactions/2026/01/s1.jsonl: captured interactions are append-only" in text
     head = store.head()
     with pytest.raises(Conflict, match="cannot be approved until its problems are fixed"):
         approve_review(store, r.id, BOB)
@@ -190,3 +215,25 @@ def test_a_branch_with_unrelated_history_is_a_problem(store, tmp_path):
     assert any("shares no history with main" in p for p in r.problems)
     with pytest.raises(Conflict):
         approve_review(store, "stray", BOB)
+
+
+def test_approving_an_already_merged_branch_only_tidies_up(store):
+    p = propose_state(store, "optics", "lead", "Alice")
+    approve_review(store, p.id, BOB)
+    head = store.head()
+    with store.lock():
+        store.set_ref(REVIEW_PREFIX + p.id.encode(), None, p.head)  # as if a crash left the branch behind
+    (r,) = list_reviews(store)
+    assert "nothing that is not already on main" in r.problems[0]
+    assert approve_review(store, p.id, BOB) == head and store.head() == head
+    assert list_reviews(store) == []
+
+
+def test_proposals_cannot_rewrite_captured_interactions(store):
+    path = "interactions/2026/01/s1.jsonl"
+    turn = b'{"id": "t1", "source": "cc", "session_id": "s1", "prompt": "p", "response": "r"}\n'
+    store.commit({path: turn}, "Capture a turn")
+    with pytest.raises(ValidationError, match="append-only"):
+        propose(store, {path: turn.replace(b'"p"', b'"edited"')}, "Rewrite history")
+    more = turn + turn.replace(b"t1", b"t2")
+    assert propose(store, {path: more}, "Add a turn").paths == [path]

@@ -55,6 +55,18 @@ def test_context_build_and_debug_context_equal(served):
     assert load_last_build(served.service.store) == built  # what the CLI's debug-context reads
 
 
+def test_fast_path_and_fastapi_route_answer_alike(served):
+    # An int budget takes the lean path; a numeric string is coerced by the FastAPI route.
+    with served.client() as c:
+        fast = c.post("/context/build", json={"prompt": "pitch lap cerium", "project": "p04", "budget_chars": 1500})
+        slow = c.post("/context/build", json={"prompt": "pitch lap cerium", "project": "p04", "budget_chars": "1500"})
+    assert fast.status_code == slow.status_code == 200
+    a, b = fast.json(), slow.json()
+    for volatile in ("elapsed_ms", "created"):
+        a.pop(volatile), b.pop(volatile)
+    assert a == b and a["items"]
+
+
 def test_context_formats_and_bad_input(served):
     with served.client() as c:
         xml = c.post("/context/build", json={"prompt": "gripper", "project": "rover", "format": "xml"}).json()

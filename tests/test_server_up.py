@@ -72,6 +72,7 @@ def test_up_creates_store_ingests_docs_and_serves(tmp_path, model, model_path):
     proc = _start_up(env, port)
     try:
         banner = _wait_banner(proc)
-        assert "using store" in banner and "registered project" not in banner and "nothing changed" in banner
+        # (no "nothing changed" check: the docs folder is live and may be edited meanwhile)
+        assert "using store" in banner and "registered project" not in banner
     finally:
         _stop(proc)

@@ -196,3 +196,42 @@ def test_memory_round_trip_with_unicode_and_quotes(store):
     assert back == m
     assert parse_memory(m.dump(), m.path) == m
     assert isinstance(Memory(**m.to_dict()).dump(), bytes)
+
+
+# ---------------------------------------------------------------- RawTree == dulwich's Tree
+
+_names = st.from_regex(r"[a-zA-Z0-9._-]{1,12}", fullmatch=True).filter(lambda n: n not in (".", ".."))
+
+
+@settings(max_examples=60, deadline=None)
+@given(initial=st.dictionaries(_names, st.booleans(), max_size=30),
+       edits=st.lists(st.tuples(_names, st.sampled_from(["file", "dir", "del"])), max_size=30))
+def test_raw_tree_edits_serialise_exactly_like_dulwich(initial, edits):
+    from dulwich.objects import Tree
+
+    from atocore.store.objects import object_id
+
+    def sha(name: bytes, n: int) -> str:
+        return object_id(b"blob", name + bytes([n % 256]))
+
+    ref = Tree()
+    for i, (name, is_dir) in enumerate(initial.items()):
+        ref.add(name.encode(), 0o40000 if is_dir else 0o100644, sha(name.encode(), i).encode())
+    raw = RawTree.parse(ref.as_raw_string())
+    assert raw.serialize() == ref.as_raw_string()
+    tree = raw.copy()
+    for i, (name, op) in enumerate(edits):
+        n = name.encode()
+        if op == "del":
+            tree.remove(n)
+            tree.remove(n + b"/")
+            for key in [k for k in ref if k == n]:
+                del ref[key]
+        else:
+            is_dir = op == "dir"
+            tree.remove(n + b"/" if not is_dir else n)  # a name is a file or a folder, not both
+            tree.put(n, is_dir, sha(n, i))
+            ref.add(n, 0o40000 if is_dir else 0o100644, sha(n, i).encode())
+    assert tree.serialize() == ref.as_raw_string()
+    assert object_id(b"tree", tree.serialize()) == ref.id.decode()
+    assert raw.serialize() == RawTree.parse(raw.serialize()).serialize()  # the original is untouched

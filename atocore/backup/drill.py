@@ -22,7 +22,7 @@ from .recover import init_from
 from .restore import restore
 
 # Files of the real store that the scratch copy must not inherit (locks, backup state, service claim).
-_SKIP = {"atocore.lock", "atocore-backup.json", "atocore-service.lock"}
+_SKIP = {"atocore.lock", "atocore-backup.json", "atocore-backup.json.lock", "atocore-service.lock"}
 
 
 @dataclass

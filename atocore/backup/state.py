@@ -39,9 +39,13 @@ def save_state(store, data: dict) -> None:
 
 
 def update_remote_state(store, key: str, **fields) -> dict:
-    data = load_state(store)
-    data.pop("damaged", None)
-    entry = data["remotes"].setdefault(key, {})
-    entry.update(fields)
-    save_state(store, data)
-    return entry
+    # Its own small lock: a failed push may not hold the store's writer lock (e.g. it timed out).
+    from ..store.lock import file_lock
+
+    with file_lock(_path(store).with_name(STATE_FILE + ".lock"), timeout=30, what="the backup state file"):
+        data = load_state(store)
+        data.pop("damaged", None)
+        entry = data["remotes"].setdefault(key, {})
+        entry.update(fields)
+        save_state(store, data)
+        return entry

@@ -113,7 +113,10 @@ def post_json(url: str, path: str, body: dict, token: str, timeout: float) -> di
     """POST JSON and return the decoded JSON object; raises on any failure (the caller fails open)."""
     if timeout <= 0.01:
         raise HookTimeout("no time left for the request")
-    data = json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    try:
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: escape them; the server cleans them up
+        data = json.dumps(body).encode("ascii")
     scheme, host, port, base = _split_url(url)
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if token:
@@ -147,7 +150,9 @@ def _raw_post(host: str, port: int, path: str, headers: dict, data: bytes, timeo
     head = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(data)}", "Connection: close"]
     head += [f"{k}: {v}" for k, v in headers.items()]
     request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    # An ASCII host as bytes: a str host makes getaddrinfo import the idna codec (~1-5 ms).
+    addr = host.encode("ascii") if host.isascii() else host
+    with socket.create_connection((addr, port), timeout=timeout) as sock:
         sock.sendall(request)
         chunks = []
         while True:
@@ -207,14 +212,36 @@ def spool(turns: list[dict], source: str) -> None:
                 for key in ("prompt", "response"):
                     if isinstance(t.get(key), str):
                         t[key] = redact(t[key])
-                fh.write(json.dumps(t, ensure_ascii=False) + "\n")
+                fh.write(json.dumps(t) + "\n")  # ASCII: safe for any text, surrogates included
         log(f"{source}: kept {len(turns)} turn(s) in the spool for later delivery")
     except Exception as exc:
         log(f"{source}: could not spool {len(turns)} turn(s): {exc!r}")
 
 
+def _recover_orphans(path: str) -> None:
+    """Put back turns claimed by a hook that was killed while sending them (older than a minute)."""
+    folder, base = os.path.split(path)
+    now = time.time()
+    for name in os.listdir(folder):
+        if not (name.startswith(base + ".") and name.endswith(".sending")):
+            continue
+        orphan = os.path.join(folder, name)
+        try:
+            if now - os.path.getmtime(orphan) < 60:
+                continue  # probably another hook at work right now
+            with open(orphan, encoding="utf-8", errors="replace") as src, open(path, "a", encoding="utf-8") as dst:
+                dst.write(src.read())
+            os.unlink(orphan)
+        except OSError:
+            continue
+
+
 def flush_spool(source: str, send, deadline: Deadline) -> None:
+    """Send spooled turns (oldest first) while time allows; what is not sent stays spooled."""
     path = spool_path(source)
+    if not os.path.isdir(os.path.dirname(path)):
+        return
+    _recover_orphans(path)
     if not os.path.exists(path):
         return
     work = f"{path}.{os.getpid()}.sending"
@@ -222,29 +249,30 @@ def flush_spool(source: str, send, deadline: Deadline) -> None:
         os.replace(path, work)  # claim it; a concurrent hook sees no spool
     except OSError:
         return
-    left: list[str] = []
     with open(work, encoding="utf-8", errors="replace") as fh:
         lines = [ln for ln in fh.read().splitlines() if ln.strip()]
-    for i, line in enumerate(lines):
-        if deadline.left(0.2) <= 0:
-            left.extend(lines[i:])
-            break
-        try:
-            send(json.loads(line))
-        except HttpError as exc:
-            if exc.status >= 500:
-                left.extend(lines[i:])
+    sent = 0
+    try:
+        for line in lines:
+            if deadline.left(0.2) <= 0:
                 break
-            log(f"{source}: dropped a spooled turn the server refused: {exc}")
-        except ValueError:
-            log(f"{source}: dropped an unreadable spooled line")
-        except Exception:
-            left.extend(lines[i:])
-            break
-    if left:
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write("\n".join(left) + "\n")
-    os.unlink(work)
+            try:
+                send(json.loads(line))
+            except HttpError as exc:
+                if exc.status >= 500 or exc.status in (401, 403, 404, 408, 429):
+                    break
+                log(f"{source}: dropped a spooled turn the server refused: {exc}")
+            except ValueError:
+                log(f"{source}: dropped an unreadable spooled line")
+            except Exception:
+                break
+            sent += 1
+    finally:
+        left = lines[sent:]
+        if left:
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write("\n".join(left) + "\n")
+        os.unlink(work)
 
 
 # ----------------------------------------------------------------------------- main

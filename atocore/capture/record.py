@@ -63,11 +63,30 @@ def find_interaction(store, inter: Interaction, rev: str = "main") -> Interactio
     return None
 
 
+def clean_text(value: Any) -> Any:
+    """Make captured text storable: lone surrogates (from JSON ``\\ud800`` escapes) become U+FFFD
+    and NUL characters are dropped, in strings at any depth. Terminal output carries such bytes;
+    refusing the whole turn over them would lose it."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+        return value
+    if isinstance(value, dict):
+        return {clean_text(k) if isinstance(k, str) else k: clean_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_text(v) for v in value]
+    return value
+
+
 def prepare_interaction(data: dict[str, Any], extra_patterns: list[str] | tuple[str, ...] = ()) -> Interaction:
     """Validate a ``POST /interactions`` body and return the redacted record (not yet stored)."""
     if not isinstance(data, dict):
         raise ValidationError("body", "must be a JSON object with source, session_id, prompt and response")
-    data = dict(data)
+    data = {k: clean_text(v) if k in ("prompt", "response", "meta") else v for k, v in data.items()}
     given_id = data.get("id")
     # Validate as given first, so errors name the caller's field (a placeholder id if none).
     interaction_from_dict({**data, "id": given_id if given_id is not None else "pending"})

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
 from typing import Any, Callable
 
 Turn = dict[str, Any]
@@ -40,7 +39,6 @@ def _plain_context(_payload: dict, build: dict) -> str:
     return str(build.get("context") or "")
 
 
-@dataclass
 class CaptureSource:
     """How one assistant talks to AtoCore.
 
@@ -51,15 +49,29 @@ class CaptureSource:
       that want a context supplement, else None.
     - ``render_context(payload, build) -> str``: what the hook prints for that supplement
       ("" prints nothing).
+
+    A plain class rather than a dataclass: importing ``dataclasses`` costs the hook a few ms.
     """
 
-    name: str
-    description: str = ""
-    parse_hook_payload: Callable[[dict], list[Turn]] = _no_turns
-    parse_transcript: Callable[[str], list[Turn]] = _no_turns
-    context_request: Callable[[dict], dict | None] = _no_context
-    render_context: Callable[[dict, dict], str] = _plain_context
-    module: str = ""  # filled in at registration: the plugin module that provided it
+    __slots__ = ("name", "description", "parse_hook_payload", "parse_transcript", "context_request",
+                 "render_context", "module")
+
+    def __init__(self, name: str, description: str = "",
+                 parse_hook_payload: Callable[[dict], list[Turn]] = _no_turns,
+                 parse_transcript: Callable[[str], list[Turn]] = _no_turns,
+                 context_request: Callable[[dict], dict | None] = _no_context,
+                 render_context: Callable[[dict, dict], str] = _plain_context,
+                 module: str = ""):
+        self.name = name
+        self.description = description
+        self.parse_hook_payload = parse_hook_payload
+        self.parse_transcript = parse_transcript
+        self.context_request = context_request
+        self.render_context = render_context
+        self.module = module  # the plugin module that provided it (filled in at registration)
+
+    def __repr__(self) -> str:
+        return f"CaptureSource(name={self.name!r}, module={self.module!r})"
 
 
 def atocore_home() -> str:

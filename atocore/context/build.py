@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -42,7 +43,7 @@ MIN_BUDGET = 200
 MAX_BUDGET = 100_000
 STATE_VALUE_CHARS = 300
 STATE_SHARE = 0.5
-SEARCH_K = 16
+SEARCH_K = 12
 VECTOR_ONLY_FRACTION = 0.75
 DUP_JACCARD = 0.8
 MAX_INTERACTIONS = 2
@@ -51,7 +52,7 @@ MIN_TRUNCATED = 160         # do not hand out a chunk tail shorter than this
 LAST_BUILD_FILE = "last-context.json"
 CATEGORY_ORDER = ("summary", "status", "focus", "decision", "constraint", "fact", "contact")
 
-from .terms import _words, content_terms  # noqa: E402
+from .terms import WordMemo, content_terms  # noqa: E402
 
 
 # --------------------------------------------------------------------------- caches per main commit
@@ -115,7 +116,10 @@ def _hit_item(hit: Any) -> ContextItem:
     for attr in ("type", "memory_type"):
         if getattr(hit, attr, None):
             meta["type"] = getattr(hit, attr)
-    return ContextItem(section=section, id=str(hit.id), text=(hit.text or "").strip(), source=hit.source,
+    text = hit.text or ""
+    if text[:1].isspace() or text[-1:].isspace():
+        text = text.strip()
+    return ContextItem(section=section, id=str(hit.id), text=text, source=hit.source,
                        path=getattr(hit, "path", "") or hit.source, commit=getattr(hit, "commit", None),
                        project=hit.project, title=getattr(hit, "title", "") or "",
                        lines=tuple(lines) if lines else None, score=float(hit.score or 0.0),
@@ -133,10 +137,14 @@ def _relevant(hits: list[Any], prompt: str) -> tuple[list[Any], int]:
     if not hits or not terms:
         return [], len(hits)
     need = min(3, max(1, -(-len(terms) // 5)))  # 1 word for short prompts, 1 per 5 words, at most 3
+    # One alternation of the prompt's words, scanned over each hit: cheaper than tokenising every hit.
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(terms, key=len, reverse=True))) + r")(?!\w)")
     matched = []
     for h in hits:
-        words = _words(f"{getattr(h, 'title', '') or ''} {h.text or ''}")
-        matched.append(len(terms & words) >= need)
+        found = set(pattern.findall((h.text or "").lower()))
+        if len(found) < need and getattr(h, "title", ""):
+            found.update(pattern.findall(h.title.lower()))
+        matched.append(len(found) >= need)
     if not any(matched):
         return [], len(hits)  # nothing shares the prompt's words: the vector side alone is noise here
     top = max(float(h.score or 0.0) for h in hits) or 1.0
@@ -144,14 +152,20 @@ def _relevant(hits: list[Any], prompt: str) -> tuple[list[Any], int]:
     return kept, len(hits) - len(kept)
 
 
-def _is_dup(words: set[str], text: str, seen: list[tuple[set[str], str]]) -> bool:
-    norm = " ".join(text.lower().split())
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _is_dup(words: frozenset[str], text: str, seen: list[tuple[frozenset[str], str]]) -> bool:
+    """Near-duplicate of an item already taken: Jaccard >= DUP_JACCARD, or contained in it (or it in this)."""
     for w2, t2 in seen:
-        if norm and (norm in t2 or t2 in norm):
+        inter = len(words & w2)
+        union = len(words) + len(w2) - inter
+        if union and inter / union >= DUP_JACCARD:
             return True
-        if words and w2:
-            inter = len(words & w2)
-            if inter / (len(words) + len(w2) - inter) >= DUP_JACCARD:
+        if inter == len(words) or inter == len(w2):  # one word set inside the other: check the text
+            norm = _norm(text)
+            if norm in t2 or t2 in norm:
                 return True
     return False
 
@@ -203,6 +217,7 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
         hits = [h for h in hits if h.project in (project, None)]
         dropped["other_project"] += before - len(hits)
     hits = [h for h in hits if getattr(h, "kind", "chunk") != "state"]  # state comes from the store, whole
+    words = WordMemo()
     hits, irrelevant = _relevant(hits, prompt)
     dropped["irrelevant"] += irrelevant
 
@@ -218,7 +233,7 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
             items.append(it)
             used += cost
 
-    seen: list[tuple[set[str], str]] = [(_words(i.text), " ".join(i.text.lower().split())) for i in items]
+    seen: list[tuple[frozenset[str], str]] = [(words[i.text], _norm(i.text)) for i in items]
     memories = [_hit_item(h) for h in hits if getattr(h, "kind", "") == "memory"]
     chunks = [_hit_item(h) for h in hits if getattr(h, "kind", "") != "memory"]
     interactions = 0
@@ -227,8 +242,8 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
             if interactions >= MAX_INTERACTIONS:
                 dropped["budget"] += 1
                 continue
-        words = _words(it.text)
-        if not it.text or _is_dup(words, it.text, seen):
+        wset = words[it.text]
+        if not it.text or _is_dup(wset, it.text, seen):
             dropped["duplicate"] += 1
             continue
         remaining = budget - used - ITEM_OVERHEAD - len(it.source)
@@ -245,7 +260,7 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
         if it.origin == "interaction":
             interactions += 1
         items.append(it)
-        seen.append((words, " ".join(it.text.lower().split())))
+        seen.append((wset, _norm(it.text)))
         used += len(it.text) + ITEM_OVERHEAD + len(it.source)
 
     build.items = items

@@ -23,23 +23,21 @@ class OutputFormat:
     render: Callable[[ContextBuild], str]
 
 
-_cache: dict[int, dict[str, OutputFormat]] = {}
+_cache: list = [None, {}]  # [plugin manager, formats]: holding the manager keeps identity checks sound
 
 
 def get_formats() -> dict[str, OutputFormat]:
     """Every registered format by name (cached per plugin manager)."""
     from ..plugins import collect, get_plugin_manager
 
-    key = id(get_plugin_manager())
-    found = _cache.get(key)
-    if found is None:
+    pm = get_plugin_manager()
+    if _cache[0] is not pm:
         found = collect("register_output_formats")
         for name, fmt in found.items():
             if not isinstance(fmt, OutputFormat):
                 raise TypeError(f"output format plugin {name!r} registered {type(fmt).__name__}, not OutputFormat")
-        _cache.clear()
-        _cache[key] = found
-    return found
+        _cache[0], _cache[1] = pm, found
+    return _cache[1]
 
 
 def format_names() -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 SECTIONS = ("state", "memory", "chunk")
@@ -31,10 +31,11 @@ class ContextItem:
         return self.section
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["kind"] = self.section
-        d["lines"] = list(self.lines) if self.lines else None
-        return d
+        # By hand: dataclasses.asdict deep-copies recursively and costs more than the build itself.
+        return {"section": self.section, "id": self.id, "text": self.text, "source": self.source, "path": self.path,
+                "commit": self.commit, "project": self.project, "title": self.title,
+                "lines": list(self.lines) if self.lines else None, "score": self.score, "origin": self.origin,
+                "meta": dict(self.meta), "truncated": self.truncated, "kind": self.section}
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 STOP_WORDS = frozenset("""
 a about above after again against all also am an and any are as at be because been before being below
@@ -23,7 +22,15 @@ def content_terms(text: str) -> set[str]:
     return {w for w in _TOKEN.findall(text.lower()) if len(w) >= 3 and w not in STOP_WORDS}
 
 
-@lru_cache(maxsize=8192)
 def _words(text: str) -> frozenset[str]:
-    """All words of ``text`` (memoised: the same hits come back across prompts and checks)."""
+    """All words of ``text``."""
     return frozenset(_TOKEN.findall(text.lower()))
+
+
+class WordMemo(dict):
+    """Per-build memo of ``_words`` keyed by the text itself (hits keep the same string objects,
+    whose hash Python caches, so each text is tokenised once per build)."""
+
+    def __missing__(self, text: str) -> frozenset[str]:
+        words = self[text] = _words(text)
+        return words

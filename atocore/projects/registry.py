@@ -51,7 +51,7 @@ def _source_root(path: str | Path, include: list[str] | None = None, exclude: li
 def main_head(store: Store) -> str | None:
     """Main's sha with one small file read (the hot path asks on every request); dulwich otherwise."""
     try:
-        with open(store.path / "refs" / "heads" / "main", "rb") as f:
+        with open(f"{store.path}/refs/heads/main", "rb") as f:
             sha = f.read(41).strip()
         if len(sha) == 40:
             return sha.decode()

@@ -126,13 +126,36 @@ def load_embedder(name: str) -> tuple["Embedder | None", str | None]:
         if isinstance(cached, str):
             return None, cached
         try:
-            emb = _load(name)
+            emb = _load_bounded(name)
         except Exception as exc:  # any failure means degraded, never a crash
             msg = f"embedding model {name!r} could not be loaded: {type(exc).__name__}: {exc}".splitlines()[0]
             _cache[name] = msg
             return None, msg
         _cache[name] = emb
         return emb, None
+
+
+def _load_bounded(name: str) -> Embedder:
+    """Load a local folder directly; give a hub download a hard deadline (a hung DNS lookup or
+    connection is not covered by the HTTP timeouts), after which it counts as failed."""
+    if Path(name).expanduser().is_dir():
+        return _load(name)
+    result: list = []
+
+    def run() -> None:
+        try:
+            result.append(_load(name))
+        except BaseException as exc:
+            result.append(exc)
+
+    t = threading.Thread(target=run, daemon=True, name="atocore-model-load")
+    t.start()
+    t.join(float(os.environ.get("ATOCORE_MODEL_LOAD_TIMEOUT", "60")))
+    if not result:
+        raise TimeoutError("model download did not finish in time (offline?)")
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
 
 
 def _load(name: str) -> Embedder:

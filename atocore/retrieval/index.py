@@ -32,7 +32,8 @@ from .chunking import Chunk
 SCHEMA_VERSION = 1
 KIND_CODES = {"chunk": 0, "memory": 1, "state": 2}
 HNSW = {"connectivity": 16, "expansion_add": 64, "expansion_search": 200}
-EXACT_MAX = 8192  # filtered vector searches over at most this many vectors are exact
+EXACT_MAX = 4096  # vector searches over at most this many (filtered) vectors are exact
+OVERSAMPLE_MAX = 1000  # larger filtered searches over-fetch from the HNSW graph, up to this many
 COMPACT_DELTAS = 4096
 
 
@@ -98,6 +99,20 @@ CREATE TABLE IF NOT EXISTS vec_delta (seq INTEGER PRIMARY KEY AUTOINCREMENT, key
 """
 
 
+_ANALYZER = None
+
+
+def _analyzer():
+    """tantivy's en_stem pipeline, to look query words up the way they were indexed."""
+    global _ANALYZER
+    if _ANALYZER is None:
+        import tantivy
+
+        _ANALYZER = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.remove_long(40))
+                     .filter(tantivy.Filter.lowercase()).filter(tantivy.Filter.stemmer("english")).build())
+    return _ANALYZER
+
+
 def new_vector_index(dims: int):
     from usearch.index import Index
 
@@ -128,7 +143,7 @@ class Generation:
         self.db = sqlite3.connect(str(folder / "chunks.sqlite"), check_same_thread=False, isolation_level=None)
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA synchronous=OFF")  # derived data: a crash marks the index dirty
             self.db.executescript(SQL_SCHEMA)
             rows = self.db.execute("SELECT key, path, project, kind FROM chunks").fetchall()
         except sqlite3.DatabaseError as exc:
@@ -322,6 +337,24 @@ class Generation:
         keys = searcher.fast_field_values("key", [addr for _, addr in res])
         return [(int(k), float(s)) for (s, _), k in zip(res, keys) if k is not None and int(k) in self.keymap]
 
+    def term_coverage(self, text: str) -> float | None:
+        """Share of the query's IDF mass carried by words that occur in the index (en_stem terms)."""
+        import math
+
+        terms = set(_analyzer().analyze(text))
+        if not terms:
+            return None
+        searcher = self._searcher
+        n = max(1, searcher.num_docs)
+        have = total = 0.0
+        for t in terms:
+            df = max(searcher.doc_freq("body", t), searcher.doc_freq("title", t))
+            idf = math.log(1 + (n - df + 0.5) / (df + 0.5)) if df else math.log(1 + (n + 0.5) / 0.5)
+            total += idf
+            if df:
+                have += idf
+        return have / total if total else None
+
     def _eligible(self, project: str | None, kinds: Sequence[str] | None) -> int:
         if project is None and not kinds:
             return len(self.keymap)
@@ -348,13 +381,21 @@ class Generation:
                                    dtype=np.uint64)
                 mat = np.asarray(self.vectors.get(keys), dtype=np.float32).reshape(len(keys), -1)
                 cached = (keys, mat)
+                if len(self._exact_cache) > 16:
+                    self._exact_cache.clear()
                 self._exact_cache[ck] = cached
             keys, mat = cached
-            sims = mat @ np.asarray(qvec, dtype=np.float32)
-            top = np.argsort(-sims)[:n] if len(sims) > n else np.argsort(-sims)
+            # einsum, not BLAS: a BLAS gemv may wake worker threads that spin on a busy machine
+            sims = np.einsum("ij,j->i", mat, np.asarray(qvec, dtype=np.float32))
+            if len(sims) > n:
+                part = np.argpartition(-sims, n - 1)[:n]
+                top = part[np.argsort(-sims[part])]
+            else:
+                top = np.argsort(-sims)
             return [(int(keys[i]), float(sims[i])) for i in top]
-        want = n if not filtered else min(len(self.keymap), int(n * len(self.keymap) / eligible * 1.5) + 8)
-        m = self.vectors.search(np.asarray(qvec, dtype=np.float32), want)
+        want = n if not filtered else min(len(self.keymap), OVERSAMPLE_MAX,
+                                          int(n * len(self.keymap) / eligible * 1.5) + 8)
+        m = self.vectors.search(np.asarray(qvec, dtype=np.float32), max(want, n))
         out = []
         for key, dist in zip(m.keys, m.distances):
             info = self.keymap.get(int(key))
@@ -373,7 +414,7 @@ class Generation:
             return {}
         arr = np.asarray(keys, dtype=np.uint64)
         mat = np.asarray(self.vectors.get(arr), dtype=np.float32).reshape(len(keys), -1)
-        sims = mat @ np.asarray(qvec, dtype=np.float32)
+        sims = np.einsum("ij,j->i", mat, np.asarray(qvec, dtype=np.float32))
         return dict(zip(keys, sims.tolist()))
 
     def fetch(self, keys: Sequence[int]) -> dict[int, tuple]:

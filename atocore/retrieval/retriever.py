@@ -29,6 +29,8 @@ from .index import COMPACT_DELTAS, SCHEMA_VERSION, CorruptIndex, Generation, rem
 KINDS = ("chunk", "memory", "state")
 MAX_K = 200
 INCREMENTAL_MAX_FILES = 2000  # larger diffs rebuild on the side instead of editing in place
+COMPACT_DEAD_RATIO = 0.25  # rebuild once deleted chunks exceed this share of live ones (+ the minimum)
+COMPACT_DEAD_MIN = 16
 EMBED_BATCH = 2048
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -83,11 +85,19 @@ class Retriever:
         self._embedder_name: str | None = None
         self._degraded_reason: str | None = None
         self._opened = False
+        self._cfg_cache: tuple | None = None
 
     # ------------------------------------------------------------------ configuration
 
     def _config(self, rev: str | None):
-        return load_config(self.store, rev) if rev else load_config(self.store, "main") if self.store.head() else None
+        """The store config at ``rev`` (parsed once per version of atocore.yaml)."""
+        if not rev:
+            return None
+        blob = self.store.blob_id("atocore.yaml", rev)
+        cached = self._cfg_cache
+        if cached is None or cached[0] != blob or cached[2] != os.environ.get("ATOCORE_EMBED_MODEL"):
+            cached = self._cfg_cache = (blob, load_config(self.store, rev), os.environ.get("ATOCORE_EMBED_MODEL"))
+        return cached[1]
 
     def _model_name(self, cfg) -> str:
         if self._model_override:
@@ -160,6 +170,11 @@ class Retriever:
             return _Plan("rebuild", f"cannot diff from the indexed commit ({exc})", head)
         if len(changes) > INCREMENTAL_MAX_FILES:
             return _Plan("rebuild", f"{len(changes)} files changed", head)
+        dead, live = int(m.get("dead", 0)), len(gen.keymap)
+        if dead > COMPACT_DEAD_RATIO * live + COMPACT_DEAD_MIN:
+            # deleted chunks linger in tantivy's term statistics and usearch's graph until a merge;
+            # rebuilding on the side bounds how far scores drift from a fresh index
+            return _Plan("rebuild", f"compaction: {dead} deleted chunks linger beside {live} live ones", head)
         return _Plan("incremental", f"{len(changes)} files changed", head, changes)
 
     # ------------------------------------------------------------------ public API
@@ -180,13 +195,18 @@ class Retriever:
     def rebuild(self) -> dict:
         return self.update(force=True)
 
-    def _update_locked(self, force: bool) -> dict:
+    def _update_locked(self, force: bool, background_rebuild: bool = False) -> dict:
         self.index_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         with file_lock(self.index_dir / "update.lock", timeout=600, what="the index"):
             self._sync_from_disk()
             self._opened = True
             plan = self._plan(self._gen, force)
+            if plan.action == "rebuild" and background_rebuild and self._gen is not None:
+                # a slow rebuild: keep answering from the current index, rebuild on the side
+                self._bg = threading.Thread(target=self.update, daemon=True, name="atocore-index-rebuild")
+                self._bg.start()
+                return {"action": "started", "reason": plan.reason}
             if plan.action == "incremental":
                 try:
                     info = self._incremental(self._gen, plan)
@@ -218,13 +238,7 @@ class Retriever:
             try:
                 gen = self._gen
                 if gen is None or gen.meta.get("commit") != head:
-                    plan_gen = gen
-                    if plan_gen is not None and self._plan(plan_gen).action == "rebuild":
-                        # a slow rebuild: answer from the old index, rebuild on the side
-                        self._bg = threading.Thread(target=self.update, daemon=True, name="atocore-index-rebuild")
-                        self._bg.start()
-                    else:
-                        self._update_locked(False)
+                    self._update_locked(False, background_rebuild=True)
             finally:
                 self._update_lock.release()
         return self._gen
@@ -309,7 +323,7 @@ class Retriever:
             "degraded": degraded, "degraded_reason": reason, "schema": SCHEMA_VERSION,
             "counts": gen.counts() if gen else {"chunk": 0, "memory": 0, "state": 0, "total": 0},
             "size_bytes": gen.size_bytes() if gen else 0, "path": str(gen.folder) if gen else None,
-            "invalid": gen.invalid() if gen else [], "building": self._building,
+            "invalid": _read(gen, gen.invalid) if gen else [], "building": self._building,
             "last_update": self._last_update, "error": self._last_error,
         }
 
@@ -357,7 +371,8 @@ class Retriever:
                 raise CorruptIndex("incremental update failed half-way")
             if gen.delta_count() > COMPACT_DELTAS:
                 gen.save_vectors()
-            gen.write_meta(dirty=False, commit=plan.head, version=int(gen.meta.get("version", 0)) + 1)
+            gen.write_meta(dirty=False, commit=plan.head, version=int(gen.meta.get("version", 0)) + 1,
+                           dead=int(gen.meta.get("dead", 0)) + removed)
             gen.refresh_searcher()
         return {"files": len(touched), "added": len(new_chunks), "removed": removed,
                 "invalid": sum(1 for e in invalid.values() if e)}
@@ -404,6 +419,11 @@ class Retriever:
         return sys.stderr.isatty()
 
 
+def _read(gen: Generation, fn: Callable[[], Any]) -> Any:
+    with gen.rw.read():
+        return fn()
+
+
 class _nullctx:
     def __enter__(self):
         return None
@@ -424,21 +444,14 @@ def _file_chunks(path: str, raw: bytes, cfg) -> tuple[list[Chunk], str | None]:
 
 
 def adaptive_bm25_weight(gen: Generation, text: str, p: FusionParams) -> float:
-    """BM25's weight for this query: lower when few of the query's words occur in the index."""
-    terms = [t for t in set(text.split()) if len(t) > 2]
-    if not terms:
+    """BM25's weight for this query: scaled by the share of the query's information (IDF) that
+    the index knows. Words no chunk contains cannot help BM25, so the vectors get more say."""
+    coverage = gen.term_coverage(text)
+    if coverage is None:
         return p.w_bm25
-    searcher = gen._searcher
-    import tantivy
-
-    hit = 0
-    for t in terms:
-        q = gen.bm25.parse_query(t, ["body"])
-        if searcher.search(q, 1, count=False).hits:
-            hit += 1
-    frac = hit / len(terms)
     total = p.w_bm25 + p.w_vec
-    return max(0.15 * total, min(p.w_bm25, p.w_bm25 * frac + 0.15 * total * (1 - frac)))
+    low = p.adaptive_min * total
+    return low + (p.w_bm25 - low) * coverage
 
 
 def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | None,

@@ -77,7 +77,6 @@ def create_app(store_path: str, token: str | None = None, watch_interval: float 
                   default_response_class=JSON)
     app.state.service = service
     err.install(app)
-    app.add_middleware(err.BodyLimit, max_bytes=max_body)
 
     # ------------------------------------------------------------------ auth
 
@@ -117,16 +116,20 @@ def create_app(store_path: str, token: str | None = None, watch_interval: float 
         project = _project(req.project)
         return JSON(search_payload(service.retriever, req.query, project=project, k=req.k))
 
+    def build(body: dict) -> dict:
+        from ..context.build import DEFAULT_BUDGET, build_context
+
+        project = _project(body.get("project"))
+        b = build_context(service.store, service.retriever_or_none(), body["prompt"], project=project,
+                          budget_chars=body.get("budget_chars", DEFAULT_BUDGET), cwd=body.get("cwd"),
+                          format=body.get("format") or "markdown")
+        data = b.to_dict()
+        service.remember_build(data)
+        return data
+
     @app.post("/context/build", tags=["context"], summary="Build the context supplement for a prompt (binding)")
     async def context_build(req: ContextRequest) -> JSON:
-        from ..context.build import build_context
-
-        project = _project(req.project)
-        build = build_context(service.store, service.retriever_or_none(), req.prompt, project=project,
-                              budget_chars=req.budget_chars, cwd=req.cwd, format=req.format)
-        data = build.to_dict()
-        service.remember_build(data)
-        return JSON(data)
+        return JSON(build(req.model_dump()))
 
     @app.get("/debug/context", tags=["context"], summary="The last context build, whole")
     async def debug_context() -> JSON:
@@ -279,4 +282,9 @@ def create_app(store_path: str, token: str | None = None, watch_interval: float 
         service.poke()  # the watcher re-indexes in the background; requests keep being served
         return JSON(report)
 
+    # Outermost first on the wire: the body limit, then the lean context path, then FastAPI.
+    from .fastpath import ContextFastPath
+
+    app.add_middleware(ContextFastPath, handler=build)
+    app.add_middleware(err.BodyLimit, max_bytes=max_body)
     return app

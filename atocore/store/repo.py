@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from dulwich.repo import Repo
 
 from ..errors import Conflict, NotFound, StoreError, ValidationError
 from .lock import file_lock
+from .maintain import maybe_pack
 from .objects import LooseWriter, RawTree, object_id, read_loose
 
 MAIN = b"refs/heads/main"
@@ -96,7 +98,11 @@ class Store:
             raise StoreError(f"{self.path} is not an AtoCore store (no git repository there); "
                              f"create one with 'atocore init {path}'") from None
         if not self.repo.bare:
+            self.repo.close()
             raise StoreError(f"{self.path} is a git work tree, not an AtoCore store")
+        # Close pack files when the handle goes away or the interpreter exits (dulwich's own
+        # __del__ otherwise prints noise at shutdown once the store has packs).
+        weakref.finalize(self, self.repo.close)
         self._trees: OrderedDict[bytes, Tree] = OrderedDict()
         self._raw_trees: OrderedDict[str, RawTree] = OrderedDict()
         self._commit_trees: OrderedDict[str, str] = OrderedDict()
@@ -163,10 +169,16 @@ class Store:
             if not isinstance(tree, Tree):
                 raise StoreError(f"{sha!r} is not a tree")
             self._trees[sha] = tree
-            if len(self._trees) > 256:
-                self._trees.popitem(last=False)
+            while len(self._trees) > 256:
+                try:
+                    self._trees.popitem(last=False)
+                except KeyError:
+                    break
         else:
-            self._trees.move_to_end(sha)
+            try:
+                self._trees.move_to_end(sha)
+            except KeyError:  # evicted by another thread meanwhile; harmless
+                pass
         return tree
 
     def tree_id(self, rev: str = "main") -> str:
@@ -337,21 +349,30 @@ class Store:
             tree = RawTree.parse(raw)
             self._cache_raw_tree(sha, tree)
         else:
-            self._raw_trees.move_to_end(sha)
+            try:
+                self._raw_trees.move_to_end(sha)
+            except KeyError:
+                pass
         return tree
 
     def _cache_raw_tree(self, sha: str, tree: RawTree) -> None:
         self._raw_trees[sha] = tree
-        if len(self._raw_trees) > 64:
-            self._raw_trees.popitem(last=False)
+        while len(self._raw_trees) > 16:  # a 10,000-entry tree is ~1.5 MB in memory
+            try:
+                self._raw_trees.popitem(last=False)
+            except KeyError:
+                break
 
     def _tree_of(self, commit: str) -> str:
         tree = self._commit_trees.get(commit)
         if tree is None:
             tree = self._commit(commit).tree.decode()
             self._commit_trees[commit] = tree
-            if len(self._commit_trees) > 256:
-                self._commit_trees.popitem(last=False)
+            while len(self._commit_trees) > 256:
+                try:
+                    self._commit_trees.popitem(last=False)
+                except KeyError:
+                    break
         return tree
 
     def build_tree(self, base_tree: str | bytes | None, changes: Mapping[str, bytes | None]
@@ -390,6 +411,8 @@ class Store:
 
     def _apply(self, tree_sha: str | None, node: dict, new_objects: list) -> str | None:
         tree = self._raw_tree(tree_sha).copy() if tree_sha is not None else RawTree()
+        if len(node) > RawTree.MAX_SPLICES:
+            tree.raw = None  # many edits: one join at the end beats a copy per edit
         for name, sub in node.items():
             if isinstance(sub, dict):
                 existing = tree.get(name)
@@ -469,6 +492,12 @@ class Store:
         if not ok:
             raise Conflict(f"{ref.decode()} moved while writing; nothing was changed, try again")
         self._commit_trees[commit_id] = tree_id
+        try:
+            # a cheap check; packs loose objects in the background when they pile up
+            if maybe_pack(self.path, self.writer.written):
+                self.writer.written = 0
+        except OSError:
+            pass
         return commit_id
 
     def update(

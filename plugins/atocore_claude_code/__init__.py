@@ -150,6 +150,9 @@ def parse_hook_payload(payload: dict) -> list[dict]:
         path = os.path.expanduser(path)
         if os.path.isfile(path):
             entry, reply = last_turn(path)
+    pid = payload.get("prompt_id")  # CLI >= 2.1.196: tells whether the transcript caught up
+    if entry is not None and isinstance(pid, str) and isinstance(entry.get("promptId"), str) and entry["promptId"] != pid:
+        entry, reply = None, ""  # the current prompt is not in the transcript yet: keep the reply alone
     last = payload.get("last_assistant_message")
     if isinstance(last, str) and last.strip():
         reply = last  # the transcript may lag behind the Stop event (hooks reference)
@@ -234,7 +237,8 @@ def render_context(payload: dict, build: dict) -> str:
         ": stored notes from earlier work; they may be outdated.\n"
     tail = f"\n</{TAG}>"
     room = MAX_ADDITIONAL_CONTEXT - len(head) - len(tail)
-    body = context.strip()
+    # Our closing tag inside the text would end the block early (and confuse capture's stripping).
+    body = re.sub(rf"</?{TAG}\b", lambda m: m.group(0).replace("<", "&lt;"), context.strip(), flags=re.I)
     if len(body) > room:
         cut = body.rfind("\n", 0, room - 20)
         body = body[: cut if cut > room // 2 else room - 20] + "\n[...]"

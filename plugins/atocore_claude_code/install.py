@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
@@ -28,14 +27,15 @@ def settings_path(project: str | None = None, user: bool = False, local: bool = 
 
 
 def default_command() -> str:
-    """How Claude Code should start the hook: the ``atocore`` on PATH, else this interpreter."""
-    found = shutil.which("atocore")
-    here = Path(sys.executable).with_name("atocore")
-    if found and here.exists() and Path(found).resolve() == here.resolve():
-        return "atocore hook claude-code"
-    if here.exists():
-        return f"{shlex.quote(str(here))} hook claude-code"
-    return f"{shlex.quote(sys.executable)} -m atocore hook claude-code"
+    """How Claude Code should start the hook.
+
+    ``<this python> -m atocore.capture hook claude-code``: the same as ``atocore hook
+    claude-code`` without click in front (~15-20 ms less CPU on every prompt), and it keeps
+    working when ``atocore`` is not on the PATH Claude Code sees.
+    """
+    # -P: do not put the current directory (the user's project) first on sys.path, where a
+    # json.py or signal.py of theirs would shadow the standard library.
+    return f"{shlex.quote(sys.executable)} -P -m atocore.capture hook claude-code"
 
 
 def hook_entries(command: str, url: str | None = None, capture_budget: float = 10.0) -> dict:
@@ -44,7 +44,8 @@ def hook_entries(command: str, url: str | None = None, capture_budget: float = 1
     # Stop runs in the background (async), so capture may take longer than the prompt path.
     cap = {"type": "command", "command": f"{prefix}ATOCORE_HOOK_TIMEOUT={capture_budget:g} {command}",
            "async": True, "timeout": 30}
-    end = {"type": "command", "command": prefix + command, "timeout": 5}  # SessionEnd: 1.5 s shared budget
+    # SessionEnd hooks share a 1.5 s budget: stop at 1 s so an undelivered turn is still spooled.
+    end = {"type": "command", "command": f"{prefix}ATOCORE_HOOK_TIMEOUT=1 {command}", "timeout": 5}
     return {
         "SessionStart": [{"matcher": "startup|resume|clear|compact", "hooks": [ctx]}],
         "UserPromptSubmit": [{"hooks": [dict(ctx)]}],

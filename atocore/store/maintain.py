@@ -1,0 +1,112 @@
+"""Keeping the object store small: pack loose objects with ``git repack`` in the background.
+
+Every memory write rewrites the ``memories/`` tree (~600 kB at 10,000 memories) as a loose
+object, so 300 writes leave ~170 MB of loose objects; ``git repack`` turns them into a ~2 MB
+pack (trees delta against each other). Writers check a cheap estimate after each commit (the
+size of one of the 256 object folders, as ``git gc --auto`` does) and, past a threshold, start a
+detached ``git repack -d`` that holds ``maintenance.lock`` while it runs. Packing is safe
+alongside writers and readers: git writes the pack before removing the loose copies, and
+writers never depend on an object being loose.
+
+``ATOCORE_AUTO_PACK=0`` turns the automatic start off; :func:`pack` runs it by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from .lock import try_lock
+
+MAINTENANCE_LOCK = "maintenance.lock"
+SAMPLE_DIRS = ("17", "4a", "b3", "e8")  # git gc --auto samples "17"; four dirs halve the noise
+MAX_LOOSE_BYTES = 128 << 20    # estimated (or this process's) loose bytes that start a repack
+MAX_LOOSE_OBJECTS = 2048       # ... or estimated loose objects
+MAX_PACKS = 12                 # more packs than this: consolidate them (repack -a)
+
+
+def loose_estimate(objects_dir: Path) -> tuple[int, int]:
+    """(objects, bytes) of loose objects, estimated from 4 of the 256 folders."""
+    count = size = 0
+    for name in SAMPLE_DIRS:
+        try:
+            with os.scandir(objects_dir / name) as it:
+                for entry in it:
+                    count += 1
+                    size += entry.stat().st_size
+        except FileNotFoundError:
+            pass
+    return count * 64, size * 64
+
+
+def pack_count(objects_dir: Path) -> int:
+    try:
+        return sum(1 for p in os.listdir(objects_dir / "pack") if p.endswith(".pack"))
+    except FileNotFoundError:
+        return 0
+
+
+def _command(objects_dir: Path, full: bool) -> list[str]:
+    full = full or pack_count(objects_dir) >= MAX_PACKS
+    return ["git", "-c", "gc.auto=0", "-c", "pack.threads=1", "repack", "-d", "-q", *(["-a"] if full else [])]
+
+
+def needs_pack(objects_dir: Path) -> bool:
+    count, size = loose_estimate(objects_dir)
+    return size > MAX_LOOSE_BYTES or count > MAX_LOOSE_OBJECTS
+
+
+def maybe_pack(store_path: Path, written: int = 0) -> bool:
+    """Start a background repack if loose objects piled up; True if one was started.
+
+    ``written``: loose bytes this process wrote since its last repack (exact, unlike the
+    estimate, which samples only 4 of the 256 object folders).
+    """
+    if os.environ.get("ATOCORE_AUTO_PACK", "1") == "0":
+        return False
+    objects_dir = store_path / "objects"
+    if not (written > MAX_LOOSE_BYTES or needs_pack(objects_dir)) or shutil.which("git") is None:
+        return False
+    fd = try_lock(store_path / MAINTENANCE_LOCK)
+    if fd is None:
+        return False  # one is already running
+    try:
+        # The child inherits the locked descriptor and holds the lock until it exits.
+        proc = subprocess.Popen(_command(objects_dir, False), cwd=store_path, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(fd,),
+                                start_new_session=True, close_fds=True)
+        try:  # background work: leave the CPU to writers and readers
+            os.setpriority(os.PRIO_PROCESS, proc.pid, 19)
+        except OSError:
+            pass
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def pack(store_path: Path, full: bool = False, timeout: float = 600) -> dict:
+    """Repack now (waits for a running background repack first); returns before/after figures."""
+    from .lock import file_lock
+
+    if shutil.which("git") is None:
+        return {"packed": False, "reason": "git is not installed"}
+    objects_dir = store_path / "objects"
+    before = loose_estimate(objects_dir)
+    with file_lock(store_path / MAINTENANCE_LOCK, timeout, what="store maintenance"):
+        proc = subprocess.run(_command(objects_dir, full), cwd=store_path, capture_output=True, text=True,
+                              timeout=timeout)
+    return {"packed": proc.returncode == 0, "error": proc.stderr.strip() or None,
+            "loose_before": before[0], "loose_after": loose_estimate(objects_dir)[0],
+            "packs": pack_count(objects_dir)}
+
+
+def wait_idle(store_path: Path, timeout: float = 120) -> None:
+    """Block until no background repack is running (tests, backups, shutdown)."""
+    from .lock import file_lock
+
+    with file_lock(store_path / MAINTENANCE_LOCK, timeout, what="store maintenance"):
+        pass
