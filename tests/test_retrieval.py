@@ -263,3 +263,12 @@ def test_cli_search_json_is_the_payload(store):
     assert "rebuilt" in run_cli("index", "rebuild", store=store).stdout
     bad = run_cli("search", "x", "-k", "0", store=store, check=False)
     assert bad.returncode != 0 and "-k" in bad.stderr
+
+
+def test_a_new_process_on_an_up_to_date_index_uses_vectors(store):
+    seed(store)
+    open_retriever(store).update()
+    fresh = Retriever(store)  # as a new process would: index on disk already at main
+    hits = fresh.search("what holds the glass up so it does not sag", k=3)
+    assert fresh.status()["degraded"] is False
+    assert fresh._embedder is not None and hits[0].title == "Primary mirror > Cell"

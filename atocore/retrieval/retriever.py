@@ -224,12 +224,7 @@ class Retriever:
     def _fresh(self) -> Generation | None:
         """The generation to search, updated to main first when that is quick."""
         if not self._opened:
-            with self._update_lock:
-                if not self._opened:
-                    with file_lock(self.index_dir / "update.lock", timeout=600, what="the index") \
-                            if self.index_dir.is_dir() else _nullctx():
-                        self._sync_from_disk()
-                    self._opened = True
+            self._fresh_open_only()
         gen = self._gen
         head = self.store.head()
         if gen is not None and gen.meta.get("commit") == head:
@@ -328,10 +323,14 @@ class Retriever:
         }
 
     def _fresh_open_only(self) -> None:
+        """First use in this process: adopt the index on disk and load the model (once)."""
         with self._update_lock:
-            if not self._opened and self.index_dir.is_dir():
+            if self._opened:
+                return
+            if self.index_dir.is_dir():
                 with file_lock(self.index_dir / "update.lock", timeout=600, what="the index"):
                     self._sync_from_disk()
+            self._get_embedder(self._model_name(self._config(self.store.head())))
             self._opened = True
 
     # ------------------------------------------------------------------ incremental update
@@ -468,19 +467,23 @@ def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | 
     vec_q: queue.Queue = queue.Queue(maxsize=4)
     invalid: dict[str, str] = {}
     failure: list[BaseException] = []
+    busy = {"read_chunk": 0.0, "embed": 0.0, "hnsw": 0.0, "bm25_sql": 0.0}  # seconds of work per stage
 
     def produce() -> None:
         try:
             pending: list[Chunk] = []
 
             def flush() -> None:
+                t = time.perf_counter()
                 vecs = _embed(emb, pending)
+                busy["embed"] += time.perf_counter() - t
                 start = int(gen.meta["next_key"])
                 gen.meta["next_key"] = start + len(pending)
                 main_q.put((start, list(pending)))
                 if vecs is not None:
                     vec_q.put((start, vecs))
 
+            t = time.perf_counter()
             for path in paths:
                 if failure:
                     return
@@ -489,8 +492,10 @@ def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | 
                     invalid[path] = err
                 pending.extend(chunks)
                 if len(pending) >= batch:
+                    busy["read_chunk"] += time.perf_counter() - t
                     flush()
                     pending = []
+                    t = time.perf_counter()
             if pending:
                 flush()
         except BaseException as exc:  # surfaced in the main thread
@@ -509,7 +514,9 @@ def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | 
                     return
                 start, vecs = item
                 if gen.vectors is not None and not failure:
+                    t = time.perf_counter()
                     gen.vectors.add(np.arange(start, start + len(vecs), dtype=np.uint64), vecs, threads=1)
+                    busy["hnsw"] += time.perf_counter() - t
         except BaseException as exc:
             failure.append(exc)
             while vec_q.get() is not None:  # drain so the producer never blocks
@@ -530,7 +537,9 @@ def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | 
                 break
             start, chunks = item
             if not failure:
+                t = time.perf_counter()
                 gen.add_rows(writer, start, chunks)
+                busy["bm25_sql"] += time.perf_counter() - t
             total += len(chunks)
             bar.advance(total)
         for w in workers:
@@ -551,8 +560,11 @@ def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | 
         raise
     finally:
         bar.close()
+    t = time.perf_counter()
     gen.save_vectors()
-    return {"files": len(paths), "chunks": total, "invalid": len(invalid)}
+    busy["save"] = time.perf_counter() - t
+    return {"files": len(paths), "chunks": total, "invalid": len(invalid),
+            "stage_seconds": {k: round(v, 2) for k, v in busy.items()}}
 
 
 def _embed(emb: Embedder | None, chunks: list[Chunk]):

@@ -55,7 +55,7 @@ class _DeferredIndex:
         return self._service.retriever.status()
 
 
-def create_app(store_path: str, token: str | None = None, watch_interval: float = 0.5,
+def create_app(store_path: str, token: str | None = None, watch_interval: float = 0.2,
                max_body: int = DEFAULT_MAX_BODY, start_watcher: bool = True, hold_lock: bool = True) -> FastAPI:
     """The AtoCore service for the store at ``store_path``; writes need ``token`` if one is set."""
     from contextlib import asynccontextmanager
@@ -121,6 +121,7 @@ def create_app(store_path: str, token: str | None = None, watch_interval: float 
 
         project = _project(body.get("project"))
         b = build_context(service.store, service.retriever_or_none(), body["prompt"], project=project,
+                          head=service.head,
                           budget_chars=body.get("budget_chars", DEFAULT_BUDGET), cwd=body.get("cwd"),
                           format=body.get("format") or "markdown")
         data = b.to_dict()
@@ -249,6 +250,7 @@ def create_app(store_path: str, token: str | None = None, watch_interval: float 
         from ..review import reject_review
 
         sha = reject_review(service.store, review_id, req.reason, req.reviewer)
+        service.poke()
         return JSON({"id": review_id, "status": "rejected", "main": sha})
 
     @app.get("/reviews/{review_id:path}", tags=["records"], summary="One proposal with its changed files")

@@ -1,7 +1,8 @@
 """The running service's state: the store, the retriever, and the watcher that keeps the index on main.
 
 Main can move under the service at any time (a push from a clone, a restore, a pull, a CLI
-write). A watcher thread reads the ref every ``watch_interval`` seconds (one small file read)
+write). A watcher thread reads the ref every ``watch_interval`` seconds (one small file read; the
+hot path uses the value it read, so a request makes no file system call for it)
 and, when main differs from the indexed commit, brings the index forward with
 ``Retriever.update()`` in that thread, so requests are never blocked: they keep being served
 from the previous index until the update lands. Writes made through the service wake the
@@ -21,7 +22,7 @@ log = logging.getLogger("atocore.server")
 
 
 class Service:
-    def __init__(self, store_path: str, token: str | None = None, watch_interval: float = 0.5,
+    def __init__(self, store_path: str, token: str | None = None, watch_interval: float = 0.2,
                  retriever: Any = None, hold_lock: bool = True):
         self.store: Store = open_store(store_path)
         self.token = token or None
@@ -38,6 +39,7 @@ class Service:
         self.last_update_at: float | None = None
         self.updates = 0
         self.last_build: dict[str, Any] | None = None
+        self.head: str | None = None
         self._build_dirty = threading.Event()
         self._writer: threading.Thread | None = None
         self.service_lock = None
@@ -68,7 +70,19 @@ class Service:
 
     # ------------------------------------------------------------------ watcher
 
+    # ------------------------------------------------------------------ main's head, watched
+
+    def refresh_head(self) -> str | None:
+        from ..projects.registry import read_main_head
+
+        self.head = read_main_head(self.store)
+        return self.head
+
     def start(self) -> None:
+        from ..projects.registry import set_head_hint
+
+        self.refresh_head()
+        set_head_hint(self.store, lambda: self.head)
         if self._hold_lock:
             try:
                 from ..backup.service_lock import hold_service_lock
@@ -82,6 +96,9 @@ class Service:
         self._writer.start()
 
     def stop(self) -> None:
+        from ..projects.registry import set_head_hint
+
+        set_head_hint(self.store, None)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -95,7 +112,8 @@ class Service:
             self.service_lock = None
 
     def poke(self) -> None:
-        """Main moved through this service: update the index now rather than at the next tick."""
+        """Main moved through this service: see it at once, and update the index now."""
+        self.refresh_head()
         self._wake.set()
 
     def indexed_commit(self) -> str | None:
@@ -111,7 +129,7 @@ class Service:
         seen: str | None = "<none>"
         while not self._stop.is_set():
             try:
-                head = self.store.head()  # one small ref read
+                head = self.refresh_head()  # one small ref read; requests use this value
                 if head != seen:
                     r = self.retriever_or_none()
                     if r is not None:
