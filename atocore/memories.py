@@ -12,7 +12,7 @@ from .errors import Conflict, NotFound, ValidationError
 from .ids import check_record_id, new_ulid
 from .records import (MEMORY_STATUSES, MEMORY_TYPES, Memory, memory_from_dict, memory_path, now_iso,
                       parse_memory)
-from .store import MAIN, Store
+from .store import Store
 from .store.repo import CommitInfo
 
 MEMORY_PREFIX = "memories/"
@@ -76,7 +76,7 @@ def get_memory(store: Store, memory_id: str, rev: str = "main") -> Memory:
 def memory_history(store: Store, memory_id: str, rev: str = "main", limit: int | None = None) -> list[CommitInfo]:
     """Commits that touched the memory, newest first."""
     path = memory_path(check_record_id(memory_id, "memory_id"))
-    return store.log(rev, path=path, limit=limit)
+    return store.log(rev, path=path, limit=limit, until_added=True)  # memories are never deleted
 
 
 _SUPERSEDE_FIELDS = ("type", "project", "confidence", "source", "tags", "status")
@@ -123,4 +123,4 @@ def invalidate_memory(store: Store, memory_id: str, reason: str, author: str | N
 
 
 __all__ = ["add_memory", "list_memories", "get_memory", "memory_history", "supersede_memory",
-           "invalidate_memory", "MAIN"]
+           "invalidate_memory"]

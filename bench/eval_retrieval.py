@@ -149,18 +149,37 @@ CONFIGS: dict[str, FusionParams] = {
     "RRF equal (c=60)": DEFAULT.with_(method="rrf", w_bm25=0.5, w_vec=0.5),
     "RRF 0.7/0.3": DEFAULT.with_(method="rrf", w_bm25=0.7, w_vec=0.3),
     "norm 0.5/0.5 floor 0": DEFAULT.with_(method="norm", w_bm25=0.5, w_vec=0.5, sim_floor=0.0),
-    "norm 0.6/0.4 floor 0.2": DEFAULT.with_(method="norm", w_bm25=0.6, w_vec=0.4, sim_floor=0.2),
-    "norm adaptive": DEFAULT.with_(method="norm", adaptive=True),
-    "shipped default": DEFAULT,
+    "norm 0.6/0.4 floor 0.2": DEFAULT.with_(method="norm", w_bm25=0.6, w_vec=0.4, sim_floor=0.2, adaptive=False),
+    "norm 0.4/0.6 floor 0.2 (no adaptive)": DEFAULT.with_(adaptive=False),
+    "norm + vector PRF (3 docs)": DEFAULT.with_(prf_docs=3),
+    "norm, no same-file damping": DEFAULT.with_(same_file_decay=1.0),
+    "shipped default (norm 0.4/0.6 floor 0.2 adaptive)": DEFAULT,
 }
+
+
+def per_query(retriever, queries: list[Query], params: FusionParams) -> list[float]:
+    return [score(retriever.search(q.text, k=K, fusion=params), q.labels)[0] for q in queries]
+
+
+def paired(retriever, queries, a: FusionParams, b: FusionParams) -> str:
+    """Per-query nDCG@10 of a vs b: wins / ties / losses, and a paired bootstrap of the mean gain."""
+    import random
+
+    x, y = per_query(retriever, queries, a), per_query(retriever, queries, b)
+    d = [p - q for p, q in zip(x, y)]
+    wins, losses = sum(v > 1e-9 for v in d), sum(v < -1e-9 for v in d)
+    rng = random.Random(0)
+    means = sorted(sum(rng.choice(d) for _ in d) / len(d) for _ in range(2000))
+    return (f"{wins} better, {len(d) - wins - losses} same, {losses} worse; mean gain {sum(d) / len(d):+.3f} "
+            f"(95% bootstrap interval {means[50]:+.3f} .. {means[1949]:+.3f})")
 
 
 def evaluate(retriever, queries: list[Query], params: FusionParams) -> dict[str, tuple[float, float, int]]:
     sums: dict[str, list[float]] = {}
-    for q in queries:
+    for n, q in enumerate(queries):
         hits = retriever.search(q.text, k=K, fusion=params)
         nd, rc = score(hits, q.labels)
-        for t in ("all", q.type):
+        for t in ("all", q.type, "odd" if n % 2 else "even"):
             s = sums.setdefault(t, [0.0, 0.0, 0])
             s[0] += nd
             s[1] += rc
@@ -169,12 +188,56 @@ def evaluate(retriever, queries: list[Query], params: FusionParams) -> dict[str,
 
 
 def table(retriever, queries, configs: dict[str, FusionParams]) -> str:
-    rows = ["| setting | nDCG@10 all | R@10 all | nDCG@10 keyword | nDCG@10 paraphrase | R@10 paraphrase |",
-            "| --- | --- | --- | --- | --- | --- |"]
+    rows = ["| setting | nDCG@10 | Recall@10 | nDCG@10 keyword | nDCG@10 paraphrase | Recall@10 paraphrase "
+            "| nDCG@10 even / odd half |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, p in configs.items():
         r = evaluate(retriever, queries, p)
-        rows.append(f"| {name} | {r['all'][0]:.3f} | {r['all'][1]:.3f} | {r['kw'][0]:.3f} | {r['para'][0]:.3f} | {r['para'][1]:.3f} |")
+        rows.append(f"| {name} | {r['all'][0]:.3f} | {r['all'][1]:.3f} | {r['kw'][0]:.3f} | {r['para'][0]:.3f} "
+                    f"| {r['para'][1]:.3f} | {r['even'][0]:.3f} / {r['odd'][0]:.3f} |")
     return "\n".join(rows)
+
+
+class TermExpansion:
+    """Experiment: add the nearest corpus words (by static embedding) of each query word to the
+    BM25 query with a low boost. Measured here, not shipped (see docs/retrieval.md)."""
+
+    def __init__(self, retriever, store, per_word: int = 2, min_sim: float = 0.6, boost: float = 0.3):
+        import re
+
+        import numpy as np
+
+        from atocore.retrieval import retriever as rmod
+
+        self.rmod, self.orig = rmod, rmod.bm25_query_text
+        text = " ".join(store.read_blob(sha).decode("utf-8", "replace") for sha in store.files("main", "sources").values())
+        counts: dict[str, int] = {}
+        for w in re.findall(r"[a-z][a-z-]{2,}", text.lower()):
+            counts[w] = counts.get(w, 0) + 1
+        self.vocab = sorted(w for w, c in counts.items() if c >= 2 and w not in rmod.STOPWORDS)
+        emb = retriever._embedder
+        self.emb, self.mat = emb, emb.encode(self.vocab)
+        self.np, self.per_word, self.min_sim, self.boost = np, per_word, min_sim, boost
+
+    def expand(self, query: str) -> str:
+        base = self.orig(query)
+        words = base.split()
+        extra = []
+        if words:
+            sims = self.mat @ self.emb.encode(words).T
+            for j, w in enumerate(words):
+                for i in self.np.argsort(-sims[:, j])[: self.per_word + 1]:
+                    cand = self.vocab[i]
+                    if sims[i, j] >= self.min_sim and cand[:5] != w[:5] and cand not in words:
+                        extra.append(f"{cand}^{self.boost}")
+        return " ".join(words + extra[: 2 * len(words)])
+
+    def __enter__(self):
+        self.rmod.bm25_query_text = self.expand
+        return self
+
+    def __exit__(self, *exc):
+        self.rmod.bm25_query_text = self.orig
 
 
 def main() -> None:
@@ -191,15 +254,25 @@ def main() -> None:
               f"{sum(q.type == 'para' for q in queries)} paraphrase), {info.get('chunks')} chunks, "
               f"model {r.status()['model_id']}\n")
         print(table(r, queries, CONFIGS))
+        print()
+        print("shipped default vs BM25 alone:    " + paired(r, queries, DEFAULT, CONFIGS["BM25 alone"]))
+        print("shipped default vs vectors alone: " + paired(r, queries, DEFAULT, CONFIGS["vectors alone"]))
+        print("shipped default vs RRF equal:     " + paired(r, queries, DEFAULT, CONFIGS["RRF equal (c=60)"]))
+        with TermExpansion(r, store):
+            print()
+            print("query-term expansion with the static embeddings (2 neighbours per word, cosine >= 0.6, boost 0.3):")
+            print(table(r, queries, {"BM25 alone + expansion": CONFIGS["BM25 alone"],
+                                     "shipped default + expansion": DEFAULT}))
         if args.sweep:
             sweep = {}
             for method in ("norm", "rrf"):
                 for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
                     floors = (0.0, 0.1, 0.2, 0.3) if method == "norm" else (0.0,)
                     for f in floors:
-                        sweep[f"{method} w_bm25={w} floor={f}"] = DEFAULT.with_(method=method, w_bm25=w, w_vec=1 - w, sim_floor=f)
+                        sweep[f"{method} w_bm25={w} floor={f}"] = DEFAULT.with_(method=method, w_bm25=w, w_vec=round(1 - w, 2),
+                                                                                 sim_floor=f, adaptive=False)
             for w, f in ((0.5, 0.2), (0.4, 0.2), (0.6, 0.3), (0.7, 0.3)):
-                base = DEFAULT.with_(method="norm", w_bm25=w, w_vec=1 - w, sim_floor=f, adaptive=False, prf_docs=0)
+                base = DEFAULT.with_(method="norm", w_bm25=w, w_vec=round(1 - w, 2), sim_floor=f, adaptive=False, prf_docs=0)
                 for amin in (0.0, 0.15, 0.3):
                     sweep[f"norm {w}/{1 - w:.1f} floor {f} adaptive min {amin}"] = base.with_(adaptive=True, adaptive_min=amin)
                 for n, beta in ((3, 0.5), (5, 0.5), (3, 1.0)):

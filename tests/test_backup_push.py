@@ -224,3 +224,47 @@ def test_corrupt_pack_on_remote_is_caught_by_deep_verify(store, bare_remote):
     # git agrees that the laptop copy is damaged
     assert subprocess.run(["git", "--git-dir", str(bare_remote), "fsck", "--strict"],
                           capture_output=True).returncode != 0
+
+
+def test_push_while_the_store_is_repacked(store, bare_remote):
+    """A background ``git repack -d`` moves objects from loose files into a pack while a push
+    reads them: every push still completes and verifies."""
+    from .fixtures_backup import random_files
+
+    assert push(store, str(bare_remote))["ok"]
+    for round_ in range(3):
+        store.commit(random_files(300, 2000, prefix=f"sources/bulk/r{round_}"), f"Bulk {round_}")
+        repack = subprocess.Popen(["git", "--git-dir", str(store.path), "repack", "-a", "-d", "-q"])
+        rep = push(store, str(bare_remote))
+        repack.wait(timeout=120)
+        assert rep["ok"], rep
+    assert verify_remote(store, str(bare_remote), deep=True)["ok"]
+    fsck(bare_remote)
+
+
+def test_remote_kinds_and_bad_urls(tmp_path):
+    from atocore.backup.remotes import make_remote
+
+    assert make_remote("a", str(tmp_path / "x.git")).kind == "local"
+    assert make_remote("a", f"file://{tmp_path}/x.git").local_path == tmp_path / "x.git"
+    for url in ("ssh://me@laptop/srv/a.git", "git://127.0.0.1:9418/a.git", "me@laptop:backups/a.git"):
+        assert make_remote("a", url).kind == "network", url
+    with pytest.raises(ValidationError, match="unsupported scheme 'ftp'"):
+        make_remote("a", "ftp://host/a.git")
+
+
+def test_damaged_state_file_is_reported_and_rewritten(store, bare_remote):
+    (store.path / "atocore-backup.json").write_text("{not json")
+    assert status(store)["state_damaged"]
+    assert push(store, str(bare_remote))["ok"]
+    st = status(store)
+    assert not st["state_damaged"] and st["remotes"][0]["commits_behind"] == 0
+
+
+def test_cli_verify(store, bare_remote):
+    assert push(store, str(bare_remote))["ok"]
+    out = run_cli("backup", "verify", str(bare_remote), store=store).stdout
+    assert out.startswith("ok ") and "objects checked" in out
+    add_memory(store, "not pushed yet", "knowledge")
+    proc = run_cli("backup", "verify", str(bare_remote), "--quick", store=store, check=False)
+    assert proc.returncode == 1 and "refs/heads/main" in proc.stdout

@@ -10,12 +10,11 @@ import signal
 import subprocess
 import sys
 
-import pytest
 
 from atocore.backup import push, status, verify_remote
 from atocore.memories import add_memory
 
-from .fixtures_backup import (CuttingProxy, free_port, fsck, git, git_daemon, make_bare,  # noqa: F401
+from .fixtures_backup import (CuttingProxy, free_port, fsck, git_daemon, make_bare,  # noqa: F401
                               random_files, rev_parse, start_daemon)
 
 

@@ -107,3 +107,13 @@ def test_context_cli(two_projects):
     assert xml.startswith("<atocore_context") and 'project="rover"' in xml
     bad = run_cli("context", "x", "--format", "yaml", store=two_projects, check=False)
     assert bad.returncode != 0 and "allowed: json, markdown, xml" in bad.stderr
+
+
+def test_global_memories_join_a_project_context(two_projects, retriever):
+    add_memory(two_projects, "Always quote mirror surface errors in nanometres RMS", "preference")
+    retriever.update()
+    b = build_context(two_projects, retriever, "what surface error RMS does the mirror reach?", project="p04")
+    mems = [i for i in b.items if i.section == "memory"]
+    assert any(i.project is None and "nanometres" in i.text for i in mems)
+    other = build_context(two_projects, retriever, "gripper firmware servo", project="rover")
+    assert not any("nanometres" in i.text for i in other.items)  # still only when relevant

@@ -267,3 +267,22 @@ def test_empty_store_and_status(store):
     st = r.status()
     assert st["stale"] is False and st["counts"]["total"] == 0 and st["size_bytes"] > 0
     assert st["model"] and st["degraded"] is False
+
+
+def test_a_process_without_the_model_does_not_throw_the_vectors_away(store, tmp_path):
+    store.commit({"sources/m1/a.md": b"# A\n\nmirror coating in a vacuum chamber\n"}, "a")
+    capable = open_retriever(store)
+    capable.update()
+    model_id = capable.status()["index_model"]
+    degraded = Retriever(store, model=str(tmp_path / "missing-model"))  # e.g. a shell without the model
+    store.commit({"sources/m1/b.md": b"# Cell\n\nAn 18-point whiffletree supports the back of the glass.\n"}, "b")
+    info = degraded.update()
+    assert info["action"] == "incremental"
+    st = degraded.status()
+    assert st["degraded"] is True and st["index_model"] == model_id and st["unembedded"] == 1
+    assert degraded.search("whiffletree")[0].source == "b.md"  # BM25 serves it
+    # the process with the model embeds what was left over, without a rebuild
+    info = capable.update()
+    assert info["action"] == "incremental" and capable.status()["unembedded"] == 0
+    assert capable.search("what holds the glass up so it does not sag", k=1)[0].source == "b.md"
+    assert Retriever(store).update()["action"] == "none"  # and the index on disk is consistent

@@ -51,8 +51,6 @@ def _search(path: Path, query: str) -> list[tuple]:
 def test_recover_from_bare_backup_gives_the_same_answers(rich_store, tmp_path):
     laptop = make_bare(tmp_path / "laptop" / "atocore.git")
     assert push(rich_store, str(laptop))["ok"]
-    for q in QUERIES:  # warm-up: the first search after the last write may bring the index up to main
-        _search(rich_store.path, q)
     before = {q: _search(rich_store.path, q) for q in QUERIES}
     assert all(before.values())
 
@@ -109,3 +107,14 @@ def test_recover_refuses_non_empty_target_and_non_store(tmp_path, store):
     with pytest.raises(StoreError, match="has no main branch"):
         init_from(str(empty), tmp_path / "target2")
     assert not (tmp_path / "target2").exists()
+
+
+def test_damaged_backup_is_refused_and_nothing_left(store, tmp_path):
+    add_memory(store, "something worth keeping", "knowledge")
+    laptop = make_bare(tmp_path / "laptop.git")
+    assert push(store, str(laptop))["ok"]
+    for f in (laptop / "objects" / "pack").iterdir():
+        f.unlink()
+    with pytest.raises(StoreError, match="incomplete or corrupt"):
+        init_from(str(laptop), tmp_path / "target")
+    assert not (tmp_path / "target").exists()

@@ -233,3 +233,14 @@ def test_openapi_docs_served(served):
         spec = c.get("/openapi.json").json()
         assert {"/health", "/search", "/context/build", "/debug/context", "/interactions"} <= set(spec["paths"])
         assert c.get("/docs").status_code == 200
+
+
+def test_refresh_in_progress_is_a_clear_409(served):
+    from atocore.projects.refresh import refresh_lock
+
+    with refresh_lock(served.service.store), served.client() as c:
+        r = c.post("/refresh", json={"project": "p04"})
+        assert r.status_code == 409 and "refresh in progress" in r.json()["message"]
+    with served.client() as c:
+        r = c.post("/refresh", json={"project": "p04"})
+        assert r.status_code == 200 and r.json()[0]["commit"] is None  # nothing changed since the fixture

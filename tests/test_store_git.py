@@ -22,6 +22,11 @@ def test_git_clone_log_and_fsck_after_a_mixed_workload(store, tmp_path):
     reject_review(store, propose_state(store, "optics", "focus", "nothing").id, "not now", "Bob <bob@example.org>")
     store.commit({"sources/optics/docs/alignment.md": "# Alignment\n\nÜmlauts are fine.\n".encode()}, "Stage a source")
     store.commit({"sources/optics/docs/alignment.md": None}, "Unstage it")
+    # a folder big enough (> 32 kB tree) to take the uncompressed-object and splice paths
+    store.commit({f"sources/optics/bulk/note-{i:04d}.txt": f"note {i}\n".encode() for i in range(1200)}, "Bulk")
+    store.commit({"sources/optics/bulk/note-0600.txt": b"changed\n", "sources/optics/bulk/note-0000.txt": None,
+                  "sources/optics/bulk/note-9999.txt": b"last\n"}, "Splice")
+    store.commit({"sources/optics/bulk/note-0601.txt": None}, "Remove one")
     fsck(store.path)
 
     work = tmp_path / "clone"
@@ -29,11 +34,15 @@ def test_git_clone_log_and_fsck_after_a_mixed_workload(store, tmp_path):
     assert (work / "atocore.yaml").is_file() and (work / "state" / "optics.yaml").is_file()
     assert (work / "memories" / f"{a.id}.md").read_text().startswith("---\nid: ")
     subjects = git("log", "--format=%s", cwd=work).stdout.splitlines()
-    assert subjects[0] == "Unstage it" and subjects[-1] == "Create AtoCore store"
+    assert subjects[0] == "Remove one" and subjects[-1] == "Create AtoCore store"
     assert any(s.startswith("Approve review") for s in subjects)
     assert len(subjects) == len(store.log())
     assert git("log", "--format=%an <%ae>", "-1", f"--grep=Supersede", cwd=work).stdout.strip() == "Ann <ann@example.org>"
     assert git("rev-parse", "HEAD", cwd=work).stdout.strip() == store.head()
+    bulk = sorted(p.name for p in (work / "sources" / "optics" / "bulk").iterdir())
+    assert len(bulk) == 1199 and bulk[0] == "note-0001.txt" and bulk[-1] == "note-9999.txt"
+    assert (work / "sources" / "optics" / "bulk" / "note-0600.txt").read_text() == "changed\n"
+    assert "note-0601.txt" not in bulk
     git("fsck", "--strict", "--no-progress", cwd=work)
     # a git gc/repack by a person (or by maintenance) keeps the store readable
     git("gc", "-q", "--aggressive", cwd=store.path)

@@ -22,7 +22,8 @@ from .recover import init_from
 from .restore import restore
 
 # Files of the real store that the scratch copy must not inherit (locks, backup state, service claim).
-_SKIP = {"atocore.lock", "atocore-backup.json", "atocore-backup.json.lock", "atocore-service.lock"}
+_SKIP = {"atocore.lock", "atocore-backup.json", "atocore-backup.json.lock", "atocore-service.lock",
+         "maintenance.lock"}
 
 
 @dataclass
@@ -45,8 +46,11 @@ def _copy_store(src: Path, dst: Path) -> None:
         return skip
 
     from ..store import Store
+    from ..store.lock import file_lock
 
-    with Store(src).lock():  # refs copied consistently; objects are immutable anyway
+    # The writer lock keeps refs consistent; the maintenance lock keeps a background
+    # ``git repack`` from removing loose objects under the copy.
+    with Store(src).lock(), file_lock(src / "maintenance.lock", 600, what="store maintenance"):
         shutil.copytree(src, dst, ignore=ignore, symlinks=True)
     index = src / INDEX_DIR
     if index.is_dir():  # a copy of the index makes the drill's re-index incremental

@@ -338,15 +338,15 @@ def push_one(store, remote: Remote, deep: bool = False, create: bool = False, ta
             still_there = set(plan.remote_before.values())
             known = [k for k in known if k in still_there]
             report["verify"] = verify(store, remote, mine, known=known, deep=deep)
-            report["ok"] = True
             report["main"] = mine[MAIN].decode()
-            report["ms"] = round((time.perf_counter() - t0) * 1000, 1)
             fields = dict(url=remote.url, last_attempt=report["time"], last_ok=True, last_error=None,
                           last_verified=report["time"], verified_main=report["main"],
                           verified_refs={k.decode(): v.decode() for k, v in mine.items()})
             if deep:
                 fields["last_deep_verified"] = report["time"]
             update_remote_state(store, key, **fields)
+            report["ok"] = True
+            report["ms"] = round((time.perf_counter() - t0) * 1000, 1)
     except Exception as exc:  # every failure becomes a report the operator can act on
         report["error"] = _describe(exc, remote, connected=bool(plans))
         report["error_kind"] = "diverged" if isinstance(exc, Diverged) else (
@@ -355,7 +355,7 @@ def push_one(store, remote: Remote, deep: bool = False, create: bool = False, ta
         try:
             update_remote_state(store, key, url=remote.url, last_attempt=report["time"], last_ok=False,
                                 last_error=report["error"])
-        except OSError:
+        except Exception:  # noqa: BLE001 - the report already says what failed
             pass
     return report
 

@@ -17,6 +17,16 @@ from .state import now_iso, update_remote_state
 CLONED_PREFIXES = (b"refs/heads/", b"refs/tags/")
 
 
+def _copy_objects(src: Path, dst: Path) -> None:
+    for sub in sorted(src.iterdir()):
+        if sub.is_dir() and (len(sub.name) == 2 or sub.name == "pack"):
+            (dst / sub.name).mkdir(exist_ok=True)
+            for f in sub.iterdir():
+                # skip temporary files of an interrupted write (tmp*, incoming-*)
+                if f.is_file() and not f.name.startswith(("tmp", "incoming")):
+                    shutil.copy2(f, dst / sub.name / f.name)
+
+
 def init_from(url: str, path, rebuild_index: bool = True, verify: bool = True):
     """Clone the backup at ``url`` (all branches and tags) into a new store at ``path``,
     check every object reachable from them, and rebuild the indexes. Returns the ``Store``.
@@ -41,8 +51,18 @@ def init_from(url: str, path, rebuild_index: bool = True, verify: bool = True):
                            if sha and ref.startswith(CLONED_PREFIXES) and not ref.endswith(b"^{}")
                            and sha not in repo.object_store})
 
-        result = client.fetch(rpath, repo, determine_wants=wants)
-        refs = {ref: sha for ref, sha in result.refs.items()
+        if remote.local_path is not None and (remote.local_path / "objects").is_dir():
+            # A repository on this machine: copy its object files, as ``git clone --local``
+            # does (the walk below still proves every needed object is there and intact).
+            src = Repo(str(remote.local_path))
+            try:
+                advertised = src.get_refs()
+            finally:
+                src.close()
+            _copy_objects(remote.local_path / "objects", p / "objects")
+        else:
+            advertised = client.fetch(rpath, repo, determine_wants=wants).refs
+        refs = {ref: sha for ref, sha in advertised.items()
                 if sha and ref.startswith(CLONED_PREFIXES) and not ref.endswith(b"^{}")}
         if MAIN not in refs:
             raise StoreError(f"{url} has no main branch: is it an AtoCore backup? (refs: "

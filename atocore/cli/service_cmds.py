@@ -173,7 +173,7 @@ def refresh(state, project_id, wait, no_index, as_json):
 @click.option("--project", default=None, help="Project id (default: inferred from the prompt and --cwd).")
 @click.option("--format", "fmt", default="markdown", show_default=True, help="Output format (plugins).")
 @click.option("--budget", "budget", default=None, type=int, help="Character budget.")
-@click.option("--cwd", default=None, help="Working directory hint for project inference.")
+@click.option("--cwd", default=None, help="Working directory hint for project inference (default: here).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole build (items with provenance).")
 @pass_state
 def context(state, prompt, project, fmt, budget, cwd, as_json):
@@ -184,7 +184,7 @@ def context(state, prompt, project, fmt, budget, cwd, as_json):
     store = state.store
     retriever = open_retriever(store)
     build = build_context(store, retriever, prompt, project=project, budget_chars=budget or DEFAULT_BUDGET,
-                          cwd=cwd, format=fmt)
+                          cwd=cwd or os.getcwd(), format=fmt)
     data = build.to_dict()
     save_last_build(store, data)
     if as_json:

@@ -182,7 +182,12 @@ def memory() -> None:
 @pass_state
 def memory_add(state: CliState, text: str, type_: str, project: str | None, status: str, confidence: float,
                source: str, tags: tuple[str, ...], author: str | None) -> None:
-    """Add a memory (one commit on main) and print its new id."""
+    """Add a memory (one commit on main) and print its new id.
+
+    \b
+    Example:
+      atocore memory add "Alice prefers metric units" --type preference --project optics
+    """
     from ..memories import add_memory
 
     m = add_memory(state.store, text, type_, project=project, status=status, confidence=confidence, source=source,
@@ -321,7 +326,15 @@ def state_show(st: CliState, project: str, rev: str, as_json: bool) -> None:
 @pass_state
 def state_propose(st: CliState, project: str, key: str, value: str, category: str, source: str, approve: bool,
                   author: str | None, reviewer: str | None, as_json: bool) -> None:
-    """Propose setting PROJECT's KEY to VALUE, as a review/<id> branch."""
+    """Propose setting PROJECT's KEY to VALUE, as a review/<id> branch.
+
+    Trusted state changes only through review: approve it with 'atocore review approve ID',
+    or pass --approve to record the proposal and its approval at once.
+
+    \b
+    Example:
+      atocore state propose optics lead "Alice Martin" --category contact --approve
+    """
     from ..state import propose_state
 
     p = propose_state(st.store, project, key, value, category=category, source=source, approve=approve,

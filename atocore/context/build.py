@@ -8,16 +8,17 @@ Order and rules:
 3. The best source chunks of the project (other projects' chunks are never mixed in once the
    project is known).
 
-Relevance threshold: a retrieved memory or chunk is kept only if it shares at least one content
-word (not a stop word, >= 3 characters) with the prompt, or its fused score is at least
-``VECTOR_ONLY_FRACTION`` of the best hit's. Fused scores are rank-based, so no absolute cut-off
-works across queries; but a hit that neither matches a prompt word nor ranks near the top is,
-with a small static embedding model, almost always noise. Short prompts need one shared word,
-longer ones one per five content words (at most three), so one incidental common word in a
-long prompt does not pull in a document. If no hit shares the prompt's words at all, vector-only
-hits are dropped too (the fused scores are relative to the best hit, which then is noise itself).
-When nothing passes, the supplement
-holds only the trusted state (or nothing), never padding.
+Relevance threshold: a retrieved memory or chunk is kept only if it shares content words (not
+stop words, >= 3 characters) with the prompt, or its fused score is at least
+``VECTOR_ONLY_FRACTION`` of the best hit's. Fused scores are relative to the best hit of each
+query, so no absolute cut-off works across queries; but a hit that neither matches a prompt word
+nor ranks near the top is, with a small static embedding model, almost always noise. Short
+prompts need one shared word, longer ones one per five content words (at most three), so one
+incidental common word in a long prompt does not pull in a document. If no hit shares the
+prompt's words at all, vector-only hits are dropped too (the best of them scores 1 by
+construction and is noise itself). Global memories (no project) come from their own small
+search and need a shared word. When nothing passes, the supplement holds only the trusted state
+(or nothing), never padding.
 
 Near-duplicates (word-set Jaccard >= ``DUP_JACCARD``, or one text inside another) are dropped,
 the higher-ranked copy kept. The rendered text is kept within ``budget_chars``.
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 from pathlib import Path
@@ -37,6 +37,7 @@ from ..records import now_iso
 from ..store import Store
 from .formats import DEFAULT_FORMAT, get_format
 from .model import ContextBuild, ContextItem
+from .terms import WordMemo, content_terms, term_pattern
 
 DEFAULT_BUDGET = 4000
 MIN_BUDGET = 200
@@ -44,6 +45,7 @@ MAX_BUDGET = 100_000
 STATE_VALUE_CHARS = 300
 STATE_SHARE = 0.5
 SEARCH_K = 12
+GLOBAL_MEMORY_K = 4
 VECTOR_ONLY_FRACTION = 0.75
 DUP_JACCARD = 0.8
 MAX_INTERACTIONS = 2
@@ -51,8 +53,6 @@ ITEM_OVERHEAD = 80          # estimated per-item markup (headers, provenance) be
 MIN_TRUNCATED = 160         # do not hand out a chunk tail shorter than this
 LAST_BUILD_FILE = "last-context.json"
 CATEGORY_ORDER = ("summary", "status", "focus", "decision", "constraint", "fact", "contact")
-
-from .terms import WordMemo, content_terms  # noqa: E402
 
 
 # --------------------------------------------------------------------------- caches per main commit
@@ -131,24 +131,54 @@ def _search(retriever: Any, prompt: str, project: str | None) -> list[Any]:
     return list(retriever.search(prompt, project=project, k=SEARCH_K))
 
 
-def _relevant(hits: list[Any], prompt: str) -> tuple[list[Any], int]:
+def _global_memories(retriever: Any, prompt: str) -> list[Any]:
+    """Memories that belong to no project (identity, preferences): relevant whatever the project.
+    A project-filtered search leaves them out, so they get their own small (cheap) search, skipped
+    when the index holds none (read from the index's per-(project, kind) counts when it has them)."""
+    groups = getattr(getattr(retriever, "_gen", None), "groups", None)
+    if groups is not None and not groups.get((None, "memory")):
+        return []
+    try:
+        hits = retriever.search(prompt, k=GLOBAL_MEMORY_K, kinds=["memory"])
+    except TypeError:  # a retriever without kinds
+        return []
+    return [h for h in hits if h.project is None]
+
+
+def _merge(hits: list[Any], extra: list[Any]) -> list[Any]:
+    """Add ``extra`` hits not already present, keeping score order (scores are relative per search,
+    so the extra ones are placed by their own score against the same 0..1 scale)."""
+    if not extra:
+        return hits
+    ids = {h.id for h in hits}
+    out = hits + [h for h in extra if h.id not in ids]
+    out.sort(key=lambda h: -float(h.score or 0.0))
+    return out
+
+
+def _relevant(hits: list[Any], prompt: str, lexical_only: bool = False) -> tuple[list[Any], int]:
     """Hits worth showing (see the module doc for the rule); returns (kept, dropped count)."""
     terms = content_terms(prompt)
     if not hits or not terms:
         return [], len(hits)
     need = min(3, max(1, -(-len(terms) // 5)))  # 1 word for short prompts, 1 per 5 words, at most 3
-    # One alternation of the prompt's words, scanned over each hit: cheaper than tokenising every hit.
-    pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(terms, key=len, reverse=True))) + r")(?!\w)")
+    pattern = term_pattern(terms)
     matched = []
     for h in hits:
-        found = set(pattern.findall((h.text or "").lower()))
-        if len(found) < need and getattr(h, "title", ""):
-            found.update(pattern.findall(h.title.lower()))
+        found: set[str] = set()
+        for text in (h.text or "", getattr(h, "title", "") or ""):
+            for m in pattern.finditer(text.lower()):  # stop as soon as enough words are seen
+                found.add(m.group())
+                if len(found) >= need:
+                    break
+            if len(found) >= need:
+                break
         matched.append(len(found) >= need)
     if not any(matched):
         return [], len(hits)  # nothing shares the prompt's words: the vector side alone is noise here
     top = max(float(h.score or 0.0) for h in hits) or 1.0
-    kept = [h for h, m in zip(hits, matched) if m or float(h.score or 0.0) >= VECTOR_ONLY_FRACTION * top]
+    kept = [h for h, m in zip(hits, matched)
+            if m or (not lexical_only and float(h.score or 0.0) >= VECTOR_ONLY_FRACTION * top)]
     return kept, len(hits) - len(kept)
 
 
@@ -191,6 +221,7 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
     from ..projects.registry import projects as registered
 
     hits: list[Any] | None = None
+    extra: list[Any] = []
     if project is not None:
         build.project_source, build.confidence = "given", 1.0
         if project not in registered(store):
@@ -210,6 +241,8 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
     if retriever is not None and prompt.strip():
         if hits is None:  # an inferred project keeps the cross-project hits; they are filtered below
             hits = _search(retriever, prompt, project)
+            if project is not None:
+                extra = _global_memories(retriever, prompt)
     hits = hits or []
     build.index_commit = next((h.commit for h in hits if getattr(h, "commit", None)), None)
     if project is not None:
@@ -220,6 +253,10 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
     words = WordMemo()
     hits, irrelevant = _relevant(hits, prompt)
     dropped["irrelevant"] += irrelevant
+    if extra:  # global memories come from their own search: only a shared word admits them
+        kept_extra, n = _relevant(extra, prompt, lexical_only=True)
+        dropped["irrelevant"] += n
+        hits = _merge(hits, kept_extra)
 
     items: list[ContextItem] = []
     used = 0
@@ -237,7 +274,11 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
     memories = [_hit_item(h) for h in hits if getattr(h, "kind", "") == "memory"]
     chunks = [_hit_item(h) for h in hits if getattr(h, "kind", "") != "memory"]
     interactions = 0
-    for it in memories + chunks:
+    candidates = memories + chunks
+    for n, it in enumerate(candidates):
+        if budget - used - ITEM_OVERHEAD < MIN_TRUNCATED and it.section == "chunk":
+            dropped["budget"] += len(candidates) - n  # full: the rest cannot fit
+            break
         if it.origin == "interaction":
             if interactions >= MAX_INTERACTIONS:
                 dropped["budget"] += 1

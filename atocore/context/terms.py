@@ -17,20 +17,34 @@ things does did done should would could may might must shall let lets what's how
 _TOKEN = re.compile(r"\w+")
 
 
+MAX_TERMS = 48  # a pasted log must not turn into a regex of thousands of alternatives
+
+
 def content_terms(text: str) -> set[str]:
-    """Lower-cased words of >= 3 characters that are not stop words."""
-    return {w for w in _TOKEN.findall(text.lower()) if len(w) >= 3 and w not in STOP_WORDS}
+    """Lower-cased words of >= 3 characters that are not stop words (at most the 48 longest)."""
+    terms = {w for w in _TOKEN.findall(text[:20_000].lower()) if len(w) >= 3 and w not in STOP_WORDS}
+    if len(terms) > MAX_TERMS:
+        terms = set(sorted(terms, key=lambda w: (-len(w), w))[:MAX_TERMS])
+    return terms
 
 
-def _words(text: str) -> frozenset[str]:
-    """All words of ``text``."""
-    return frozenset(_TOKEN.findall(text.lower()))
+def term_pattern(terms: set[str] | frozenset[str]) -> re.Pattern[str]:
+    """One alternation of ``terms`` as whole words: scanning a hit with it is much cheaper than
+    tokenising the hit (``re`` caches the compiled pattern for repeated prompts)."""
+    alts = "|".join(map(re.escape, sorted(terms, key=lambda w: (-len(w), w))))
+    return re.compile(r"(?<!\w)(?:" + alts + r")(?!\w)")
+
+
+def shares_terms(pattern: re.Pattern[str], text: str, need: int = 1) -> bool:
+    if need <= 1:
+        return pattern.search(text.lower()) is not None
+    return len(set(pattern.findall(text.lower()))) >= need
 
 
 class WordMemo(dict):
-    """Per-build memo of ``_words`` keyed by the text itself (hits keep the same string objects,
-    whose hash Python caches, so each text is tokenised once per build)."""
+    """Per-build memo of a text's word set for near-duplicate checks (whitespace split: near
+    copies share their punctuation too, and ``str.split`` is several times cheaper than a regex)."""
 
     def __missing__(self, text: str) -> frozenset[str]:
-        words = self[text] = _words(text)
+        words = self[text] = frozenset(text.lower().split())
         return words

@@ -101,14 +101,15 @@ def retrieval_evidence(hits: Iterable[Any], known: set[str], prompt: str = "") -
     Only hits sharing a content word with the prompt count: fused scores are relative to the
     best hit, so vector-only neighbours of a meaningless prompt would otherwise "vote".
     """
-    from ..context.terms import WordMemo, content_terms
+    from ..context.terms import content_terms, shares_terms, term_pattern
 
     terms = content_terms(prompt) if prompt else None
-    _words = WordMemo()
+    pattern = term_pattern(terms) if terms else None
     mass: dict[str, float] = {}
     total = 0.0
     for h in hits:
-        if terms is not None and not (terms & _words[h.text or ""] or terms & _words[getattr(h, "title", "") or ""]):
+        if terms is not None and (pattern is None or not (shares_terms(pattern, h.text or "")
+                                                          or shares_terms(pattern, getattr(h, "title", "") or ""))):
             continue
         s = max(float(getattr(h, "score", 0.0) or 0.0), 0.0)
         total += s

@@ -21,11 +21,11 @@ from typing import Mapping, Sequence
 class FusionParams:
     method: str = "norm"
     n: int = 50  # candidates from each side
-    w_bm25: float = 0.6
-    w_vec: float = 0.4
+    w_bm25: float = 0.4
+    w_vec: float = 0.6
     rrf_c: float = 60.0
     sim_floor: float = 0.2  # cosine at or below which the vector side contributes nothing
-    adaptive: bool = False  # lean on vectors when BM25 matched few of the query's terms
+    adaptive: bool = True  # lean on vectors when BM25 knows few of the query's words
     adaptive_min: float = 0.15  # BM25's share when none of the query's words is in the index
     same_file_decay: float = 0.85  # 2nd hit from one file x0.85, 3rd x0.72, ...
     prefer_boost: float = 0.15  # relative boost for hits in the preferred project

@@ -96,6 +96,7 @@ CREATE TABLE IF NOT EXISTS chunks (key INTEGER PRIMARY KEY, cid TEXT, kind TEXT,
 CREATE INDEX IF NOT EXISTS chunks_path ON chunks(path);
 CREATE TABLE IF NOT EXISTS invalid (path TEXT PRIMARY KEY, error TEXT);
 CREATE TABLE IF NOT EXISTS vec_delta (seq INTEGER PRIMARY KEY AUTOINCREMENT, key INTEGER, vec BLOB);
+CREATE TABLE IF NOT EXISTS unembedded (key INTEGER PRIMARY KEY);
 """
 
 
@@ -208,8 +209,10 @@ class Generation:
         docs = self.bm25.searcher().num_docs
         if docs != n:
             raise CorruptIndex(f"BM25 index has {docs} documents, chunk table {n}")
-        if self.vectors is not None and len(self.vectors) != n:
-            raise CorruptIndex(f"vector index has {len(self.vectors)} vectors, chunk table {n}")
+        if self.vectors is not None:
+            missing = self.unembedded_count()
+            if len(self.vectors) + missing != n:
+                raise CorruptIndex(f"vector index has {len(self.vectors)} vectors (+{missing} pending), chunk table {n}")
 
     def close(self) -> None:
         try:
@@ -229,19 +232,38 @@ class Generation:
         return self.bm25.writer(heap_size=max(32_000_000, 24_000_000 * threads), num_threads=threads)
 
     def add(self, writer, chunks: Sequence[Chunk], vectors=None) -> list[int]:
-        """Add chunks and their vectors (caller commits ``writer`` and the SQL transaction)."""
-        import numpy as np
+        """Add chunks and their vectors (caller commits ``writer`` and the SQL transaction).
 
+        Without ``vectors`` (a process that cannot load the model updating an index that has
+        them) the chunks are recorded as unembedded; the next process with the model embeds them.
+        """
         start = int(self.meta["next_key"])
         keys = list(range(start, start + len(chunks)))
         self.meta["next_key"] = start + len(chunks)
         self.add_rows(writer, start, chunks)
-        if self.vectors is not None and vectors is not None and len(keys):
-            self.vectors.add(np.asarray(keys, dtype=np.uint64), vectors, threads=1)
-            half = np.asarray(vectors, dtype=np.float16)
-            self.db.executemany("INSERT INTO vec_delta(key, vec) VALUES (?, ?)",
-                                [(k, half[i].tobytes()) for i, k in enumerate(keys)])
+        if self.vectors is not None and len(keys):
+            if vectors is None:
+                self.db.executemany("INSERT INTO unembedded VALUES (?)", [(k,) for k in keys])
+            else:
+                self.add_vectors(keys, vectors)
         return keys
+
+    def add_vectors(self, keys: Sequence[int], vectors) -> None:
+        import numpy as np
+
+        self.vectors.add(np.asarray(keys, dtype=np.uint64), vectors, threads=1)
+        half = np.asarray(vectors, dtype=np.float16)
+        self.db.executemany("INSERT INTO vec_delta(key, vec) VALUES (?, ?)",
+                            [(k, half[i].tobytes()) for i, k in enumerate(keys)])
+        self._exact_cache.clear()
+
+    def unembedded_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM unembedded").fetchone()[0]
+
+    def unembedded_rows(self) -> list[tuple[int, str, str]]:
+        keys = [k for (k,) in self.db.execute("SELECT key FROM unembedded ORDER BY key")]
+        rows = self.fetch(keys)
+        return [(k, rows[k][5], rows[k][6]) for k in keys if k in rows]
 
     def add_rows(self, writer, start: int, chunks: Sequence[Chunk]) -> None:
         """The BM25 documents and chunk rows of ``chunks``, keyed from ``start``."""
@@ -274,6 +296,7 @@ class Generation:
                 continue
             writer.delete_documents_by_term("path", path)
             self.db.execute("DELETE FROM chunks WHERE path = ?", (path,))
+            self.db.executemany("DELETE FROM unembedded WHERE key = ?", [(k,) for k in keys])
             for k in keys:
                 p, pr, kd = self.keymap.pop(k)
                 self.groups[(pr, kd)] -= 1

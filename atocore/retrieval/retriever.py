@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..config import load_config
-from ..errors import ValidationError
+from ..errors import Busy, ValidationError
 from ..store.lock import file_lock
 from .chunking import Chunk, Skip, chunks_for_file
 from .embedder import Embedder, load_embedder
@@ -55,9 +55,19 @@ class Hit:
                 "lines": list(self.lines) if self.lines else None, "path": self.path, "origin": self.origin}
 
 
+# Function words carry next to no BM25 weight but have the longest posting lists: dropping them
+# from the *query* (the index keeps them) makes BM25 about four times faster at 100k chunks.
+STOPWORDS = frozenset("""a an and are as at be been but by can could did do does for from had has have how i if in
+into is it its me my of on or our should so such than that the their them then there these they this to
+us was we were what when where which who whom why will with would you your""".split())
+
+
 def bm25_query_text(query: str) -> str:
-    """The query as plain lower-case words: no query-language operators, never a parse error."""
-    return " ".join(_WORD.findall(query.lower()))
+    """The query as plain lower-case words: no query-language operators, never a parse error;
+    stop words are dropped unless nothing else is left."""
+    words = _WORD.findall(query.lower())
+    kept = [w for w in words if w not in STOPWORDS]
+    return " ".join(kept or words)
 
 
 @dataclass
@@ -86,6 +96,7 @@ class Retriever:
         self._degraded_reason: str | None = None
         self._opened = False
         self._cfg_cache: tuple | None = None
+        self._size_cache: tuple | None = None
 
     # ------------------------------------------------------------------ configuration
 
@@ -158,11 +169,15 @@ class Retriever:
         m = gen.meta
         if m.get("schema") != SCHEMA_VERSION:
             return _Plan("rebuild", f"index schema {m.get('schema')} != {SCHEMA_VERSION}", head)
-        if m.get("model") != model_id:
+        if m.get("model") != model_id and not (emb is None and m.get("model")):
             return _Plan("rebuild", f"embedding model changed ({m.get('model')} -> {model_id})", head)
+        # (a process that cannot load the model keeps an index that has vectors: it updates
+        # BM25 and leaves new chunks unembedded for a process that has the model)
         if m.get("chunking") != chunking:
             return _Plan("rebuild", "chunking settings changed", head)
         if m.get("commit") == head:
+            if emb is not None and gen.vectors is not None and gen.unembedded_count():
+                return _Plan("incremental", "embedding chunks added while the model was unavailable", head)
             return _Plan("none", "up to date", head)
         try:
             changes = self.store.diff(m.get("commit"), head)
@@ -195,10 +210,10 @@ class Retriever:
     def rebuild(self) -> dict:
         return self.update(force=True)
 
-    def _update_locked(self, force: bool, background_rebuild: bool = False) -> dict:
+    def _update_locked(self, force: bool, background_rebuild: bool = False, lock_timeout: float = 600) -> dict:
         self.index_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        with file_lock(self.index_dir / "update.lock", timeout=600, what="the index"):
+        with file_lock(self.index_dir / "update.lock", timeout=lock_timeout, what="the index"):
             self._sync_from_disk()
             self._opened = True
             plan = self._plan(self._gen, force)
@@ -233,7 +248,10 @@ class Retriever:
             try:
                 gen = self._gen
                 if gen is None or gen.meta.get("commit") != head:
-                    self._update_locked(False, background_rebuild=True)
+                    # with an index to answer from, never wait for another process's update
+                    self._update_locked(False, background_rebuild=True, lock_timeout=600 if gen is None else 0)
+            except Busy:
+                pass
             finally:
                 self._update_lock.release()
         return self._gen
@@ -310,6 +328,7 @@ class Retriever:
         emb = self._get_embedder(name)
         meta = gen.meta if gen else {}
         degraded = emb is None or gen is None or gen.vectors is None or meta.get("model") != emb.model_id
+        unembedded = _read(gen, gen.unembedded_count) if gen is not None and gen.vectors is not None else 0
         reason = self._degraded_reason if emb is None else (
             None if not degraded else "no index yet" if gen is None else "index built for another model; rebuild pending")
         return {
@@ -317,10 +336,19 @@ class Retriever:
             "model": name, "model_id": emb.model_id if emb else None, "index_model": meta.get("model"),
             "degraded": degraded, "degraded_reason": reason, "schema": SCHEMA_VERSION,
             "counts": gen.counts() if gen else {"chunk": 0, "memory": 0, "state": 0, "total": 0},
-            "size_bytes": gen.size_bytes() if gen else 0, "path": str(gen.folder) if gen else None,
+            "size_bytes": self._size(gen), "path": str(gen.folder) if gen else None,
             "invalid": _read(gen, gen.invalid) if gen else [], "building": self._building,
+            "unembedded": unembedded,
             "last_update": self._last_update, "error": self._last_error,
         }
+
+    def _size(self, gen: Generation | None) -> int:
+        if gen is None:
+            return 0
+        key = (str(gen.folder), gen.meta.get("version"))
+        if self._size_cache is None or self._size_cache[0] != key:
+            self._size_cache = (key, gen.size_bytes())
+        return self._size_cache[1]
 
     def _fresh_open_only(self) -> None:
         """First use in this process: adopt the index on disk and load the model (once)."""
@@ -349,13 +377,20 @@ class Retriever:
             chunks, err = _file_chunks(ch.path, self.store.read_blob(ch.new), cfg)
             invalid[ch.path] = err
             new_chunks.extend(chunks)
+        if emb is not None and emb.model_id != gen.meta.get("model"):
+            emb = None  # this process could not load the index's model: BM25 side only
         vecs = emb.encode([c.embed_text for c in new_chunks]) if emb is not None and new_chunks else None
+        pending = gen.unembedded_rows() if emb is not None else []
+        pending_vecs = emb.encode([f"{t}\n{x}" if t else x for _, t, x in pending]) if pending else None
         with gen.rw.write():
             gen.write_meta(dirty=True)
             writer = gen.writer(1)
             gen.db.execute("BEGIN")
             try:
                 removed = gen.remove_paths(writer, touched)
+                if pending:
+                    gen.add_vectors([k for k, _, _ in pending], pending_vecs)
+                    gen.db.execute("DELETE FROM unembedded")
                 gen.add(writer, new_chunks, vecs)
                 for path, err in invalid.items():
                     gen.set_invalid(path, err)
@@ -562,6 +597,7 @@ def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | 
         bar.close()
     t = time.perf_counter()
     gen.save_vectors()
+    gen.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the bulk load lives in the WAL until then
     busy["save"] = time.perf_counter() - t
     return {"files": len(paths), "chunks": total, "invalid": len(invalid),
             "stage_seconds": {k: round(v, 2) for k, v in busy.items()}}

@@ -3,8 +3,10 @@
 Every memory write rewrites the ``memories/`` tree (~600 kB at 10,000 memories) as a loose
 object, so 300 writes leave ~170 MB of loose objects; ``git repack`` turns them into a ~2 MB
 pack (trees delta against each other). Writers check a cheap estimate after each commit (the
-size of one of the 256 object folders, as ``git gc --auto`` does) and, past a threshold, start a
-detached ``git repack -d`` that holds ``maintenance.lock`` while it runs. Packing is safe
+size of 4 of the 256 object folders, as ``git gc --auto`` samples one) and, past a threshold,
+start a detached, low-priority job that holds ``maintenance.lock``, waits for a pause in writing
+(main unmoved for 2 s; a repack's I/O would slow a burst of fsynced commits) and runs
+``git repack -d`` (``-a`` once packs pile up). Packing is safe
 alongside writers and readers: git writes the pack before removing the loose copies, and
 writers never depend on an object being loose.
 
@@ -16,6 +18,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 from .lock import try_lock
@@ -25,6 +29,9 @@ SAMPLE_DIRS = ("17", "4a", "b3", "e8")  # git gc --auto samples "17"; four dirs 
 MAX_LOOSE_BYTES = 128 << 20    # estimated (or this process's) loose bytes that start a repack
 MAX_LOOSE_OBJECTS = 2048       # ... or estimated loose objects
 MAX_PACKS = 12                 # more packs than this: consolidate them (repack -a)
+IDLE_SECONDS = 2.0             # repack once main has not moved for this long ...
+MAX_WAIT_SECONDS = 600.0       # ... or after this long anyway
+URGENT_LOOSE_BYTES = 4 * MAX_LOOSE_BYTES  # ... or at once past this
 
 
 def loose_estimate(objects_dir: Path) -> tuple[int, int]:
@@ -71,12 +78,13 @@ def maybe_pack(store_path: Path, written: int = 0) -> bool:
         return False
     fd = try_lock(store_path / MAINTENANCE_LOCK)
     if fd is None:
-        return False  # one is already running
+        return False  # one is already running (or waiting for the store to go idle)
     try:
-        # The child inherits the locked descriptor and holds the lock until it exits.
-        proc = subprocess.Popen(_command(objects_dir, False), cwd=store_path, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(fd,),
-                                start_new_session=True, close_fds=True)
+        # The child inherits the locked descriptor and holds the lock until it exits. It waits
+        # for a pause in writing first: a repack's I/O slows a burst of fsynced commits down.
+        proc = subprocess.Popen([sys.executable, "-m", "atocore.store.maintain", str(store_path)],
+                                cwd=store_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, pass_fds=(fd,), start_new_session=True, close_fds=True)
         try:  # background work: leave the CPU to writers and readers
             os.setpriority(os.PRIO_PROCESS, proc.pid, 19)
         except OSError:
@@ -86,6 +94,30 @@ def maybe_pack(store_path: Path, written: int = 0) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+def _last_write(store_path: Path) -> float:
+    times = []
+    for p in (store_path / "refs" / "heads" / "main", store_path / "packed-refs"):
+        try:
+            times.append(p.stat().st_mtime)
+        except FileNotFoundError:
+            pass
+    return max(times, default=0.0)
+
+
+def wait_for_idle_then_pack(store_path: Path) -> int:
+    """The background job: wait until main stops moving (or it is urgent), then repack."""
+    objects_dir = store_path / "objects"
+    start = time.monotonic()
+    while time.monotonic() - start < MAX_WAIT_SECONDS:
+        if time.time() - _last_write(store_path) >= IDLE_SECONDS:
+            break
+        if loose_estimate(objects_dir)[1] > URGENT_LOOSE_BYTES:
+            break
+        time.sleep(0.5)
+    return subprocess.run(_command(objects_dir, False), cwd=store_path, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
 
 
 def pack(store_path: Path, full: bool = False, timeout: float = 600) -> dict:
@@ -110,3 +142,7 @@ def wait_idle(store_path: Path, timeout: float = 120) -> None:
 
     with file_lock(store_path / MAINTENANCE_LOCK, timeout, what="store maintenance"):
         pass
+
+
+if __name__ == "__main__":  # the detached job started by maybe_pack
+    sys.exit(wait_for_idle_then_pack(Path(sys.argv[1])))

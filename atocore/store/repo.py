@@ -106,6 +106,7 @@ class Store:
         self._trees: OrderedDict[bytes, Tree] = OrderedDict()
         self._raw_trees: OrderedDict[str, RawTree] = OrderedDict()
         self._commit_trees: OrderedDict[str, str] = OrderedDict()
+        self._packed_hint = False  # read loose objects first until one is found packed
         self.objects_dir = self.path / "objects"
         # Durability: every object file and the ref are fsynced before commit() returns.
         # ATOCORE_FSYNC=0 turns object fsync off (throwaway stores, e.g. some tests).
@@ -143,11 +144,13 @@ class Store:
 
     def _raw(self, sha: str) -> tuple[int, bytes]:
         """(type number, raw content) of any object: loose first (one open), then packs."""
-        loose = read_loose(self.objects_dir, sha)
-        if loose is not None:
-            return _TYPE_NUMS[loose[0]], loose[1]
+        if not self._packed_hint:
+            loose = read_loose(self.objects_dir, sha)
+            if loose is not None:
+                return _TYPE_NUMS[loose[0]], loose[1]
+            self._packed_hint = True  # the store is (mostly) packed: ask the packs first from now on
         try:
-            return self.repo.object_store.get_raw(sha.encode())
+            return self.repo.object_store.get_raw(sha.encode())  # packs, then loose
         except (KeyError, ValueError, AssertionError):
             raise NotFound(f"object {sha} is not in the store") from None
 
@@ -262,21 +265,24 @@ class Store:
                           author=c.author.decode("utf-8", "replace"), time=c.commit_time,
                           parents=tuple(p.decode() for p in c.parents))
 
-    def log(self, rev: str = "main", path: str | None = None, limit: int | None = None) -> list[CommitInfo]:
+    def log(self, rev: str = "main", path: str | None = None, limit: int | None = None,
+            until_added: bool = False) -> list[CommitInfo]:
         """Commits reachable from ``rev``, newest first.
 
         With ``path``: the commits of ``rev``'s first-parent history (main's own history, where
-        an approved review appears as its merge commit) that changed that file or folder.
+        an approved review appears as its merge commit) that changed that file or folder;
+        ``until_added`` stops at the commit that created it (for records that are never
+        deleted, such as memories, that is the whole history without walking to the root).
         """
         start = self.resolve(rev)
         if path:
-            return self._path_log(start, path.strip("/"), limit)
+            return self._path_log(start, path.strip("/"), limit, until_added)
         out = []
         for entry in self.repo.get_walker(include=[start.encode()], max_entries=limit):
             out.append(self.info(entry.commit.id.decode()))
         return out
 
-    def _path_log(self, start: str, path: str, limit: int | None) -> list[CommitInfo]:
+    def _path_log(self, start: str, path: str, limit: int | None, until_added: bool = False) -> list[CommitInfo]:
         parts = [p.encode() for p in path.split("/")]
         out: list[CommitInfo] = []
         sha: str | None = start
@@ -287,6 +293,8 @@ class Store:
             before = self._entry_at(self._tree_of(parent), parts) if parent else None
             if before != here:
                 out.append(self.info(sha))
+                if until_added and before is None:
+                    break
             sha, here = parent, before
         return out
 
