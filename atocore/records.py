@@ -262,8 +262,8 @@ def _check_body(text: Any) -> str:
 # values are null, true/false, plain lower-case words, decimal numbers, or JSON strings / lists
 # of strings, all of which YAML reads the same way) so reading 10,000 memories can skip the YAML
 # parser. Anything outside that subset (a hand edit, a comment) falls back to full YAML.
-_FM_LINE = re.compile(r"^([a-z_][a-z0-9_]*): (.*)$")
 _FM_PLAIN = re.compile(r"^[a-z][a-z0-9._-]*$")
+_FM_KEY = re.compile(r"^[a-z_][a-z0-9_]*$")
 _FM_INT = re.compile(r"^-?(?:0|[1-9][0-9]*)$")
 _FM_FLOAT = re.compile(r"^-?(?:0|[1-9][0-9]*)\.[0-9]+$")
 _FM_SAFE_TEXT = re.compile(r"^[\x20-\x7e]*$")
@@ -296,7 +296,7 @@ def dump_front_matter(meta: dict[str, Any]) -> str:
     lines = []
     for key, value in meta.items():
         text = _fm_value(value)
-        if text is None:  # non-ASCII or unusual value: let YAML quote it
+        if text is None or not _FM_KEY.match(key) or key in _YAML_WORDS:  # unusual: let YAML quote it
             return _yaml_dump(meta)
         lines.append(f"{key}: {text}\n")
     return "".join(lines)
@@ -342,7 +342,7 @@ def _load_front_matter(text: str, where: str) -> Any:
         key, sep, raw = line.partition(": ")
         ok = _FM_KEYS.get(key)
         if ok is None:
-            ok = bool(re.fullmatch(r"[a-z_][a-z0-9_]*", key)) and key not in _YAML_WORDS
+            ok = bool(_FM_KEY.match(key)) and key not in _YAML_WORDS
             if len(_FM_KEYS) < 1000:
                 _FM_KEYS[key] = ok
         if not ok or not sep:

@@ -76,11 +76,20 @@ def main() -> None:
         print(f"memory write (validate + commit + CAS ref, fsynced): n={len(lat)}  median {statistics.median(lat):.2f} ms"
               f"  p90 {pct(lat, 90):.2f} ms  p99 {pct(lat, 99):.2f} ms  max {max(lat):.2f} ms"
               f"  -> {len(lat) / wall:.0f} commits/s   (CPU per write: median {statistics.median(cpu):.2f} ms)")
+        store.strict_durability = True
+        lat3 = []
+        for i in range(min(100, args.writes)):
+            t = time.perf_counter()
+            add_memory(store, text(i), MEMORY_TYPES[i % 6])
+            lat3.append((time.perf_counter() - t) * 1000)
+        store.strict_durability = False
+        print(f"  same with ATOCORE_FSYNC=strict (ref folder fsynced too): median {statistics.median(lat3):.2f} ms"
+              f"  p99 {pct(lat3, 99):.2f} ms")
         store.writer.durable = False
         lat2 = []
         for i in range(min(100, args.writes)):
             t = time.perf_counter()
-            add_memory(store, text(i), MEMORY_TYPES[i % 6])
+            last = add_memory(store, text(i), MEMORY_TYPES[i % 6])
             lat2.append((time.perf_counter() - t) * 1000)
         store.writer.durable = True
         print(f"  same without object fsync (for comparison only): median {statistics.median(lat2):.2f} ms"
@@ -106,7 +115,7 @@ def main() -> None:
         print(f"list every file at HEAD (tree walk only): {len(files)} files in {(time.perf_counter() - t) * 1000:.0f} ms")
         ncommits = len(store.log(limit=None))
         oldest = next(p for p in files if p.startswith("memories/")).split("/")[1][:-3]
-        for label, mid in (("a memory written early (walks all history)", oldest), ("the newest memory", last.id)):
+        for label, mid in (("a memory written early (walks all history)", oldest), ("the newest memory (stops where it was added)", last.id)):
             t = time.perf_counter()
             hist = memory_history(Store(store.path), mid)
             print(f"history of {label}, {ncommits} commits: {len(hist)} entries in "

@@ -244,3 +244,28 @@ def test_refresh_in_progress_is_a_clear_409(served):
     with served.client() as c:
         r = c.post("/refresh", json={"project": "p04"})
         assert r.status_code == 200 and r.json()[0]["commit"] is None  # nothing changed since the fixture
+
+
+def test_second_service_on_the_same_store_is_refused(served):
+    proc = subprocess.run([sys.executable, "-m", "atocore", "--store", str(served.service.store.path), "serve",
+                           "--port", "1"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "already serves" in proc.stderr
+
+
+def test_missing_index_is_built_in_the_background(store, tmp_path):
+    from atocore.projects import refresh, register_project
+    from atocore.state import propose_state
+    from tests.fixtures_server import OPTICS_DOCS, write_tree
+
+    register_project(store, "p04", [write_tree(tmp_path / "o", OPTICS_DOCS)], approve=True)
+    propose_state(store, "p04", "focus", "Interferometry by March", category="focus", approve=True)
+    refresh(store, "p04", update_index=False)  # staged, never indexed (like a fresh clone)
+    with serve_store(store) as s, s.client() as c:
+        r = c.post("/context/build", json={"prompt": "interferometer", "project": "p04"})
+        assert r.status_code == 200 and r.json()["items"][0]["kind"] == "state"
+        deadline = time.monotonic() + 60
+        while c.get("/health").json()["index"]["commit"] != store.head():
+            assert time.monotonic() < deadline, "the index was never built"
+            time.sleep(0.05)
+        hits = c.post("/search", json={"query": "Fizeau interferometer"}).json()["hits"]
+        assert hits and hits[0]["source"] == "metrology/interferometer.md"

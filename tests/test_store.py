@@ -6,7 +6,7 @@ import threading
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from atocore.errors import Conflict, NotFound, StoreError, ValidationError
@@ -115,9 +115,12 @@ def test_compare_and_swap_refuses_a_moved_ref(store):
     with store.lock():
         with pytest.raises(Conflict):
             store.set_ref(MAIN, head, head)  # main is no longer at head
+        store.set_ref(b"refs/heads/review/x", None, head)  # create: must not exist yet
         with pytest.raises(Conflict):
-            store.set_ref(b"refs/heads/review/x", None, head) or store.set_ref(b"refs/heads/review/x", None, head)
-    assert store.head(b"refs/heads/review/x") == head
+            store.set_ref(b"refs/heads/review/x", None, head)
+        store.set_ref(b"refs/heads/review/x", head, None)  # delete with CAS
+    assert store.head(b"refs/heads/review/x") is None
+    assert store.refs(b"refs/heads/") == {"refs/heads/main": store.head()}
 
 
 def test_threads_never_lose_an_update(store):
@@ -153,7 +156,7 @@ def test_raw_tree_matches_git_order(store):
     fsck(store.path)  # git checks entry order strictly
     root = store.tree_id()
     tree = RawTree.parse(store._raw(root)[1])
-    assert tree.get(b"a") == (True, store.files("main", "a") and tree.get(b"a")[1])
+    assert tree.get(b"a")[0] is True and store.read("a/b.md") == b"2"
     assert tree.get(b"a.md")[0] is False and tree.get(b"missing") is None
 
 
@@ -162,7 +165,9 @@ def test_raw_tree_matches_git_order(store):
 _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
+@example(meta={"no": None})
+@example(meta={"on": "yes", "null": "~"})
 @given(meta=st.dictionaries(st.from_regex(r"[a-z_][a-z0-9_]{0,10}", fullmatch=True),
                             st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
                                       st.floats(-1e6, 1e6, allow_nan=False), _text, st.lists(_text, max_size=3)),

@@ -69,3 +69,22 @@ def test_eight_processes_writing_at_once_lose_nothing(store):
     assert all(len(c.parents) == 1 for c in log[:-1])  # linear history: one parent each
     assert git("rev-list", "--count", "--merges", "main", cwd=store.path).stdout.strip() == "0"
     fsck(store.path)
+
+
+def test_loose_objects_are_packed_in_the_background_when_idle(store, monkeypatch):
+    from atocore.store import maintain
+
+    ids = [add_memory(store, f"note {i}", "episodic").id for i in range(5)]
+    monkeypatch.setattr(maintain, "MAX_LOOSE_OBJECTS", -1)  # anything counts as "piled up"
+    monkeypatch.setattr(maintain, "MAX_LOOSE_BYTES", -1)
+    assert maintain.pack_count(store.objects_dir) == 0
+    ids.append(add_memory(store, "this write starts the background job", "episodic").id)
+    maintain.wait_idle(store.path)  # the job waits for ~2 s without writes, then repacks
+    assert maintain.pack_count(store.objects_dir) == 1
+    fanout = [p for p in store.objects_dir.iterdir() if len(p.name) == 2]
+    assert len(fanout) == 256 and not any(any(p.iterdir()) for p in fanout)  # no loose objects left
+    fresh = Store(store.path)
+    assert {m.id for m in list_memories(fresh)} >= set(ids)
+    add_memory(fresh, "written after the repack", "episodic")
+    assert maintain.pack(store.path)["packed"] is True
+    fsck(store.path)

@@ -420,6 +420,8 @@ def review_show(st: CliState, review_id: str, as_json: bool) -> None:
             click.echo(f"  - {line}")
         for path in p.conflicts:
             click.echo(f"  - {path}: changed on main since the proposal (conflict)")
+    for path in sorted(p.resolved):
+        click.echo(f"note: main also changed {path}; the entries merge key by key (no conflict)")
     click.echo("")
     click.echo(_diff_text(st.store, p))
 

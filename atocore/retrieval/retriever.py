@@ -24,7 +24,7 @@ from ..store.lock import file_lock
 from .chunking import Chunk, Skip, chunks_for_file
 from .embedder import Embedder, load_embedder
 from .fusion import DEFAULT, FusionParams, diversify, fuse
-from .index import COMPACT_DELTAS, SCHEMA_VERSION, CorruptIndex, Generation, remove_folder
+from .index import COMPACT_DELTAS, SCHEMA_VERSION, CorruptIndex, Generation, GraphBuilder, remove_folder
 
 KINDS = ("chunk", "memory", "state")
 MAX_K = 200
@@ -32,6 +32,7 @@ INCREMENTAL_MAX_FILES = 2000  # larger diffs rebuild on the side instead of edit
 COMPACT_DEAD_RATIO = 0.25  # rebuild once deleted chunks exceed this share of live ones (+ the minimum)
 COMPACT_DEAD_MIN = 16
 EMBED_BATCH = 2048
+GRAPH_PROCESS_MIN_FILES = 800  # rebuilds of at least this many files build the HNSW graph in a child process
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -539,6 +540,13 @@ def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | 
             main_q.put(None)
             vec_q.put(None)
 
+    graph = None
+    if gen.vectors is not None and len(paths) >= GRAPH_PROCESS_MIN_FILES:
+        try:
+            graph = GraphBuilder(gen.folder / "vectors.usearch", int(gen.meta["dims"]))
+        except Exception:  # no subprocesses here: build the graph in a thread instead
+            graph = None
+
     def add_vectors() -> None:
         import numpy as np
 
@@ -550,7 +558,10 @@ def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | 
                 start, vecs = item
                 if gen.vectors is not None and not failure:
                     t = time.perf_counter()
-                    gen.vectors.add(np.arange(start, start + len(vecs), dtype=np.uint64), vecs, threads=1)
+                    if graph is not None:
+                        graph.add(start, vecs)
+                    else:
+                        gen.vectors.add(np.arange(start, start + len(vecs), dtype=np.uint64), vecs, threads=1)
                     busy["hnsw"] += time.perf_counter() - t
         except BaseException as exc:
             failure.append(exc)
@@ -588,6 +599,8 @@ def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | 
         gen.db.execute("COMMIT")
     except BaseException:
         failure.append(RuntimeError("stopped"))
+        if graph is not None:
+            graph.abort()
         try:
             gen.db.execute("ROLLBACK")
         except Exception:
@@ -596,7 +609,12 @@ def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | 
     finally:
         bar.close()
     t = time.perf_counter()
-    gen.save_vectors()
+    if graph is not None:
+        gen.vectors = graph.finish()
+        busy["hnsw_wait"] = time.perf_counter() - t
+        gen.db.execute("DELETE FROM vec_delta")
+    else:
+        gen.save_vectors()
     gen.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the bulk load lives in the WAL until then
     busy["save"] = time.perf_counter() - t
     return {"files": len(paths), "chunks": total, "invalid": len(invalid),

@@ -45,7 +45,8 @@ class _DeferredIndex:
         self._service = service
 
     def search(self, *args: Any, **kwargs: Any) -> Any:
-        return self._service.retriever.search(*args, **kwargs)
+        r = self._service.ready_retriever()
+        return r.search(*args, **kwargs) if r is not None else []
 
     def update(self) -> dict:
         self._service.poke()
@@ -114,16 +115,22 @@ def create_app(store_path: str, token: str | None = None, watch_interval: float 
         from ..retrieval import search_payload
 
         project = _project(req.project)
-        return JSON(search_payload(service.retriever, req.query, project=project, k=req.k))
+        retriever = service.ready_retriever()
+        if retriever is None:
+            return JSON(err.error_body("IndexUnavailable", "the search index is being built or cannot be opened; "
+                                                           "see GET /health"), status_code=503)
+        return JSON(search_payload(retriever, req.query, project=project, k=req.k))
 
     def build(body: dict) -> dict:
         from ..context.build import DEFAULT_BUDGET, build_context
 
         project = _project(body.get("project"))
-        b = build_context(service.store, service.retriever_or_none(), body["prompt"], project=project,
+        b = build_context(service.store, service.ready_retriever(), body["prompt"], project=project,
                           head=service.head,
                           budget_chars=body.get("budget_chars", DEFAULT_BUDGET), cwd=body.get("cwd"),
                           format=body.get("format") or "markdown")
+        if not service.index_ready:
+            b.notes.append("the search index is being built; only trusted state is included for now")
         data = b.to_dict()
         service.remember_build(data)
         return data

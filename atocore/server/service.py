@@ -21,10 +21,11 @@ from ..store import Store, open_store
 log = logging.getLogger("atocore.server")
 
 
-def _freeze() -> None:
+def _freeze(collect: bool = True) -> None:
     import gc
 
-    gc.collect()
+    if collect:  # a full collection once at start-up; later freezes skip it (it would stall requests)
+        gc.collect()
     gc.freeze()
 
 
@@ -47,6 +48,7 @@ class Service:
         self.updates = 0
         self.last_build: dict[str, Any] | None = None
         self.head: str | None = None
+        self.index_ready = True  # False while a missing index is first built (requests then skip search)
         self._build_dirty = threading.Event()
         self._writer: threading.Thread | None = None
         self.service_lock = None
@@ -75,6 +77,10 @@ class Service:
         except Exception:
             return None
 
+    def ready_retriever(self) -> Any:
+        """The retriever if its index can answer now (not while a first build is running)."""
+        return self.retriever_or_none() if self.index_ready else None
+
     # ------------------------------------------------------------------ watcher
 
     # ------------------------------------------------------------------ main's head, watched
@@ -88,9 +94,6 @@ class Service:
     def start(self) -> None:
         from ..projects.registry import set_head_hint
 
-        self.refresh_head()
-        set_head_hint(self.store, lambda: self.head)
-        self.warm()
         if self._hold_lock:
             try:
                 from ..backup.service_lock import hold_service_lock
@@ -98,6 +101,9 @@ class Service:
                 pass
             else:
                 self.service_lock = hold_service_lock(self.store)
+        self.refresh_head()
+        set_head_hint(self.store, lambda: self.head)
+        self.warm()
         self._thread = threading.Thread(target=self._watch, name="atocore-index-watcher", daemon=True)
         self._thread.start()
         self._writer = threading.Thread(target=self._write_builds, name="atocore-last-build", daemon=True)
@@ -140,7 +146,10 @@ class Service:
         r = self.retriever_or_none()
         if r is not None:
             try:
-                r.search("warm up", k=1)
+                # Opening only: a missing index is built by the watcher, never inside a request.
+                self.index_ready = r.status().get("commit") is not None
+                if self.index_ready:
+                    r.search("warm up", k=1)
             except Exception:
                 log.exception("warming the index failed")
         _freeze()
@@ -154,10 +163,12 @@ class Service:
                     r = self.retriever_or_none()
                     if r is not None:
                         self.last_update = r.update()  # a no-op when the index is already at main
+                        self.index_ready = True
                         self.last_update_at = time.time()
                         self.updates += 1
                         self.last_update_error = None
-                        _freeze()  # the updated index is long-lived too
+                        if (self.last_update or {}).get("action") == "rebuild":
+                            _freeze(collect=False)  # a rebuilt index is long-lived too
                     seen = head
             except Exception as exc:  # never let the watcher die; report on /health and retry
                 self.last_update_error = f"{type(exc).__name__}: {exc}"

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from .lock import try_lock
+from .objects import ensure_fanout
 
 MAINTENANCE_LOCK = "maintenance.lock"
 SAMPLE_DIRS = ("17", "4a", "b3", "e8")  # git gc --auto samples "17"; four dirs halve the noise
@@ -116,8 +117,10 @@ def wait_for_idle_then_pack(store_path: Path) -> int:
         if loose_estimate(objects_dir)[1] > URGENT_LOOSE_BYTES:
             break
         time.sleep(0.5)
-    return subprocess.run(_command(objects_dir, False), cwd=store_path, stdin=subprocess.DEVNULL,
+    code = subprocess.run(_command(objects_dir, False), cwd=store_path, stdin=subprocess.DEVNULL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    ensure_fanout(objects_dir)
+    return code
 
 
 def pack(store_path: Path, full: bool = False, timeout: float = 600) -> dict:
@@ -131,6 +134,7 @@ def pack(store_path: Path, full: bool = False, timeout: float = 600) -> dict:
     with file_lock(store_path / MAINTENANCE_LOCK, timeout, what="store maintenance"):
         proc = subprocess.run(_command(objects_dir, full), cwd=store_path, capture_output=True, text=True,
                               timeout=timeout)
+        ensure_fanout(objects_dir)
     return {"packed": proc.returncode == 0, "error": proc.stderr.strip() or None,
             "loose_before": before[0], "loose_after": loose_estimate(objects_dir)[0],
             "packs": pack_count(objects_dir)}

@@ -190,6 +190,16 @@ class LooseWriter:
                         pass
 
 
+def ensure_fanout(objects_dir: Path) -> None:
+    """Create the 256 ``objects/xx`` folders (git's ``prune-packed`` removes empty ones), so a
+    write does not pay for creating a folder; empty folders are harmless to git."""
+    for i in range(256):
+        try:
+            os.mkdir(objects_dir / f"{i:02x}")
+        except FileExistsError:
+            pass
+
+
 def read_loose(objects_dir: Path, sha: str) -> tuple[bytes, bytes] | None:
     """``(kind, raw)`` of a loose object, or None if it is not loose (it may be packed)."""
     try:

@@ -108,9 +108,12 @@ class Store:
         self._commit_trees: OrderedDict[str, str] = OrderedDict()
         self._packed_hint = False  # read loose objects first until one is found packed
         self.objects_dir = self.path / "objects"
-        # Durability: every object file and the ref are fsynced before commit() returns.
-        # ATOCORE_FSYNC=0 turns object fsync off (throwaway stores, e.g. some tests).
-        self.writer = LooseWriter(self.objects_dir, durable=os.environ.get("ATOCORE_FSYNC", "1") != "0")
+        # Durability (docs/store.md): every object file and the new ref are fsynced before the ref
+        # is renamed into place. ATOCORE_FSYNC=strict also fsyncs the ref's folder after the
+        # rename (no window at all); ATOCORE_FSYNC=0 skips object fsync (throwaway stores only).
+        mode = os.environ.get("ATOCORE_FSYNC", "1")
+        self.writer = LooseWriter(self.objects_dir, durable=mode != "0")
+        self.strict_durability = mode == "strict"
         self.lock_path = self.path / LOCK_FILE
         self.index_dir = self.path / INDEX_DIR
 
@@ -499,6 +502,8 @@ class Store:
               else self.repo.refs.set_if_equals(ref, current, commit_id.encode()))
         if not ok:
             raise Conflict(f"{ref.decode()} moved while writing; nothing was changed, try again")
+        if self.strict_durability:
+            self._fsync_dir(self.path / os.path.dirname(ref.decode()))
         self._commit_trees[commit_id] = tree_id
         try:
             # a cheap check; packs loose objects in the background when they pile up
@@ -507,6 +512,14 @@ class Store:
         except OSError:
             pass
         return commit_id
+
+    @staticmethod
+    def _fsync_dir(path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def update(
         self,

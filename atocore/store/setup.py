@@ -8,6 +8,7 @@ from pathlib import Path
 from dulwich.repo import Repo
 
 from ..errors import StoreError
+from .objects import ensure_fanout
 from .repo import MAIN, Store
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "store-template"
@@ -37,6 +38,7 @@ def init_store(path: str | os.PathLike[str], author: str | None = None) -> tuple
     repo = Repo.init_bare(str(p))
     repo.refs.set_symbolic_ref(b"HEAD", MAIN)
     repo.close()
+    ensure_fanout(p / "objects")
     store = Store(p)
     store.commit(template_files(), "Create AtoCore store\n\nFrom the store template.", author=author)
     return store, True
