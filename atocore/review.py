@@ -22,7 +22,7 @@ from dulwich.graph import find_merge_base
 
 from .errors import Conflict, NotFound, ValidationError
 from .ids import new_ulid
-from .records import ProjectState, parse_state, validate_path
+from .records import ProjectState, now_iso, parse_memory, parse_state, validate_path
 from .store import MAIN, REVIEW_PREFIX, Change, Store
 from .store.repo import _check_author, _check_store_path, author_from_env
 
@@ -327,6 +327,7 @@ def approve_review(store: Store, review_id: str, reviewer: str | None) -> str:
             raise Conflict(f"review {p.id} no longer merges: main changed {', '.join(p.conflicts)} since the "
                            "proposal was made; nothing was merged. Reject it and propose again, or update the branch")
         changes = {c.path: p.resolved.get(c.path) or (store.read_blob(c.new) if c.new else None) for c in p.changes}
+        changes.update(_activate_candidates(changes))
         trailers = [("Review-Id", p.id), ("Review-Kind", p.kind), ("Proposed-by", p.author), ("Reviewed-by", who)]
         message = _message(f"Approve review {p.id}: {p.title}", p.body, trailers)
         sha = store.commit(changes, message, author=who, ref=MAIN, parents=[p.main, p.head] if p.main else [p.head],
@@ -334,6 +335,19 @@ def approve_review(store: Store, review_id: str, reviewer: str | None) -> str:
         store.set_ref(p.ref.encode(), p.head, None)
         assert sha is not None
         return sha
+
+
+def _activate_candidates(changes: dict[str, bytes | None]) -> dict[str, bytes]:
+    """Approving a proposed memory is what makes it trusted: ``candidate`` becomes ``active``."""
+    out = {}
+    for path, raw in changes.items():
+        if raw is None or not path.startswith("memories/"):
+            continue
+        mem = parse_memory(raw, path)
+        if mem.status == "candidate":
+            mem.status, mem.updated = "active", now_iso()
+            out[path] = mem.dump()
+    return out
 
 
 def reject_review(store: Store, review_id: str, reason: str, reviewer: str | None) -> str:

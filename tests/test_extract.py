@@ -105,7 +105,7 @@ def test_reviewed_turns_are_not_proposed_again(store):
     assert len(results) == 2
     approve_review(store, results[0]["review"], REVIEWER)
     reject_review(store, results[1]["review"], "not a real preference", REVIEWER)
-    assert [m.status for m in list_memories(store)] == ["candidate"]
+    assert [m.status for m in list_memories(store)] == ["active"]  # approval is what activates a candidate
     assert propose_candidates(store, iter_interactions(store)) == []
 
 

@@ -286,3 +286,19 @@ def test_a_process_without_the_model_does_not_throw_the_vectors_away(store, tmp_
     assert info["action"] == "incremental" and capable.status()["unembedded"] == 0
     assert capable.search("what holds the glass up so it does not sag", k=1)[0].source == "b.md"
     assert Retriever(store).update()["action"] == "none"  # and the index on disk is consistent
+
+
+def test_graph_built_in_a_child_process_matches_the_threaded_build(store, monkeypatch):
+    rng = random.Random(9)
+    store.commit({f"sources/m1/d{i}.md": doc(rng, f"Doc {i}") for i in range(40)}, "docs")
+    from atocore.retrieval import retriever as rmod
+
+    threaded = Retriever(store)
+    threaded.rebuild()
+    expected = results(threaded)
+    monkeypatch.setattr(rmod, "GRAPH_PROCESS_MIN_FILES", 1)
+    child = Retriever(store)
+    info = child.rebuild()
+    assert "hnsw_wait" in info["stage_seconds"]  # the child-process path ran
+    assert results(child) == expected
+    assert Retriever(store).update()["action"] == "none"  # what it saved opens cleanly

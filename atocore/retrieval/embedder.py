@@ -93,6 +93,10 @@ class Embedder:
                                    dtype=np.float32).reshape(len(long), -1)
         return out
 
+    def forget_words(self) -> None:
+        with self._lock:
+            self._words.clear()
+
     def encode_query(self, text: str):
         return self.encode([text])[0]
 

@@ -122,76 +122,45 @@ def new_vector_index(dims: int):
 
 
 class GraphBuilder:
-    """Builds the HNSW graph of a full rebuild in a child process.
-
-    usearch's ``add`` keeps taking the GIL back (it checks for signals), so in a thread it
-    crawls while the chunking and embedding threads run Python: measured 3x slower. A child
-    process builds the graph on the other core and saves it; the parent loads the file.
-    """
+    """Feeds the HNSW graph of a full rebuild to a child process (see ``graph_worker``)."""
 
     def __init__(self, path: Path, dims: int):
-        import multiprocessing
+        import subprocess
+        import sys
 
-        ctx = multiprocessing.get_context("spawn")  # never fork a process that runs threads
         self.path = path
         self.dims = dims
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_graph_child, args=(child, str(path), dims, dict(HNSW)),
-                                daemon=True, name="atocore-hnsw")
-        self.proc.start()
-        child.close()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "atocore.retrieval.graph_worker", str(path), str(dims), json.dumps(HNSW)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
     def add(self, start: int, vectors) -> None:
         import numpy as np
 
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
-        self.conn.send_bytes(start.to_bytes(8, "little") + vecs.tobytes())
+        self.proc.stdin.write(start.to_bytes(8, "little") + len(vecs).to_bytes(8, "little") + vecs.tobytes())
 
     def finish(self, timeout: float = 600.0):
         """Wait for the graph; return it loaded in this process."""
+        import subprocess
+
         from usearch.index import Index
 
-        self.conn.send_bytes(b"")
-        if not self.conn.poll(timeout):
+        try:
+            out, _ = self.proc.communicate((0).to_bytes(16, "little"), timeout=timeout)
+        except subprocess.TimeoutExpired:
             self.abort()
-            raise RuntimeError("the HNSW builder did not finish in time")
-        reply = self.conn.recv_bytes()
-        self.proc.join(10)
-        if reply != b"ok":
-            raise RuntimeError(f"the HNSW builder failed: {reply.decode(errors='replace')}")
+            raise RuntimeError("the HNSW builder did not finish in time") from None
+        if out.strip() != b"ok":
+            raise RuntimeError(f"the HNSW builder failed: {out.decode(errors='replace').strip()}")
         vec = Index.restore(str(self.path), view=False)
         vec.expansion_search = HNSW["expansion_search"]
         return vec
 
     def abort(self) -> None:
-        if self.proc.is_alive():
+        if self.proc.poll() is None:
             self.proc.kill()
-        self.proc.join(5)
-
-
-def _graph_child(conn, path: str, dims: int, params: dict) -> None:
-    try:
-        import numpy as np
-        from usearch.index import Index
-
-        idx = Index(ndim=dims, metric="ip", dtype="f16", connectivity=params["connectivity"],
-                    expansion_add=params["expansion_add"], expansion_search=params["expansion_search"])
-        while True:
-            msg = conn.recv_bytes()
-            if not msg:
-                break
-            start = int.from_bytes(msg[:8], "little")
-            vecs = np.frombuffer(msg[8:], dtype=np.float32).reshape(-1, dims)
-            idx.add(np.arange(start, start + len(vecs), dtype=np.uint64), vecs, threads=1)
-        tmp = path + ".tmp"
-        idx.save(tmp)
-        os.replace(tmp, path)
-        conn.send_bytes(b"ok")
-    except BaseException as exc:  # report, never hang the parent
-        try:
-            conn.send_bytes(f"{type(exc).__name__}: {exc}".encode())
-        except Exception:
-            pass
+        self.proc.wait(5)
 
 
 class Generation:
@@ -492,12 +461,15 @@ class Generation:
         want = n if not filtered else min(len(self.keymap), OVERSAMPLE_MAX,
                                           int(n * len(self.keymap) / eligible * 1.5) + 8)
         m = self.vectors.search(np.asarray(qvec, dtype=np.float32), max(want, n))
+        keymap = self.keymap
+        if not filtered:
+            return [(k, 1.0 - d) for k, d in zip(m.keys.tolist(), m.distances.tolist()) if k in keymap][:n]
         out = []
-        for key, dist in zip(m.keys, m.distances):
-            info = self.keymap.get(int(key))
+        for key, dist in zip(m.keys.tolist(), m.distances.tolist()):
+            info = keymap.get(key)
             if info is None or (project is not None and info[1] != project) or (kinds and info[2] not in kinds):
                 continue
-            out.append((int(key), 1.0 - float(dist)))
+            out.append((key, 1.0 - dist))
             if len(out) >= n:
                 break
         return out

@@ -282,7 +282,9 @@ class Retriever:
                 km = gen.keymap
                 ranked = sorted(((key, s * (1 + p.prefer_boost) if km[key][1] == prefer_project else s)
                                  for key, s in ranked), key=lambda kv: -kv[1])
-            ranked = diversify(ranked, lambda key: gen.keymap[key][0], p.same_file_decay)[:k]
+            # damping only lowers scores, so only the head of the list can end up in the top k
+            km = gen.keymap
+            ranked = diversify(ranked[:4 * k + 20], lambda key: km[key][0], p.same_file_decay)[:k]
             rows = gen.fetch([key for key, _ in ranked])
             commit = gen.meta.get("commit")
         hits = []
@@ -444,6 +446,9 @@ class Retriever:
                 if p.name != name:
                     remove_folder(p)
             del old  # in-flight searches keep their reference; files stay readable until closed
+            if emb is not None:
+                emb.forget_words()  # the build's word cache is large; queries refill what they need
+            _release_memory()
             return info
         finally:
             self._building = False
@@ -452,6 +457,20 @@ class Retriever:
         if self._progress is not None:
             return self._progress
         return sys.stderr.isatty()
+
+
+def _release_memory() -> None:
+    """Hand the old generation's and the build's memory back to the OS (a long-lived server's
+    RSS otherwise stays at its rebuild peak)."""
+    import gc
+
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc
 
 
 def _read(gen: Generation, fn: Callable[[], Any]) -> Any:
