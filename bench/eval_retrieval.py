@@ -153,7 +153,7 @@ CONFIGS: dict[str, FusionParams] = {
     "norm 0.4/0.6 floor 0.2 (no adaptive)": DEFAULT.with_(adaptive=False),
     "norm + vector PRF (3 docs)": DEFAULT.with_(prf_docs=3),
     "norm, no same-file damping": DEFAULT.with_(same_file_decay=1.0),
-    "shipped default (norm 0.4/0.6 floor 0.2 adaptive)": DEFAULT,
+    "shipped default (norm 0.4/0.6 floor 0.2 adaptive, same-file damping after 2)": DEFAULT,
 }
 
 
@@ -278,8 +278,9 @@ def main() -> None:
                 for n, beta in ((3, 0.5), (5, 0.5), (3, 1.0)):
                     sweep[f"norm {w}/{1 - w:.1f} floor {f} PRF {n} docs beta {beta}"] = base.with_(prf_docs=n, prf_beta=beta)
                     sweep[f"norm {w}/{1 - w:.1f} floor {f} adaptive + PRF {n} docs beta {beta}"] = base.with_(adaptive=True, prf_docs=n, prf_beta=beta)
-            for d in (1.0, 0.85, 0.7, 0.5):
-                sweep[f"default, same-file decay {d}"] = DEFAULT.with_(same_file_decay=d)
+            for free in (1, 2):
+                for d in (1.0, 0.9, 0.85, 0.7, 0.5):
+                    sweep[f"default, same-file damping {d} after {free}"] = DEFAULT.with_(same_file_decay=d, same_file_free=free)
             print()
             print(table(r, queries, sweep))
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from atocore import records
 from atocore.memories import add_memory, supersede_memory
 from atocore.retrieval import DEFAULT_FUSION, Retriever, open_retriever
 from tests.conftest import run_cli
@@ -302,3 +301,13 @@ def test_graph_built_in_a_child_process_matches_the_threaded_build(store, monkey
     assert "hnsw_wait" in info["stage_seconds"]  # the child-process path ran
     assert results(child) == expected
     assert Retriever(store).update()["action"] == "none"  # what it saved opens cleanly
+
+
+def test_a_rebuild_by_another_process_is_adopted(store):
+    store.commit({"sources/m1/a.md": b"# A\n\nmirror\n"}, "a")
+    r = open_retriever(store)
+    r.update()
+    before = r.status()["path"]
+    run_cli("index", "rebuild", store=store)  # another process swaps in a new generation
+    assert r.search("mirror")[0].source == "a.md"
+    assert r.status()["path"] != before and Path(r.status()["path"]).is_dir()

@@ -272,3 +272,48 @@ def test_a_new_process_on_an_up_to_date_index_uses_vectors(store):
     hits = fresh.search("what holds the glass up so it does not sag", k=3)
     assert fresh.status()["degraded"] is False
     assert fresh._embedder is not None and hits[0].title == "Primary mirror > Cell"
+
+
+def test_a_long_pasted_prompt_is_searchable(store):
+    seed(store)
+    prompt = ("Here is my whole session log. " + "We looked at many unrelated things today. " * 400
+              + "Finally: how is the whiffletree cell holding the mirror?")
+    hits = open_retriever(store).search(prompt, k=3)
+    assert hits  # bounded work, no error
+
+
+def test_interactions_are_searchable_chunks(store):
+    seed(store)
+    inter = records.interaction_from_dict({"id": "turn-1", "source": "claude-code", "session_id": "sess-9",
+                                           "prompt": "Why does the bell jar take so long to pump down?",
+                                           "response": "Vent with dry nitrogen so the walls do not adsorb water.",
+                                           "project": "m1"})
+    path = records.interaction_path(inter)
+    store.commit({path: inter.dump_line()}, "capture")
+    [hit] = open_retriever(store).search("dry nitrogen venting bell jar", k=1)
+    assert (hit.kind, hit.origin, hit.project, hit.source) == ("chunk", "interaction", "m1", f"{path}#turn-1")
+    assert hit.lines == (1, 1) and "nitrogen" in hit.text
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_line = st.one_of(
+    st.from_regex(r"#{1,4} [A-Za-z][a-z ]{0,20}", fullmatch=True),
+    st.from_regex(r"[A-Za-z][a-z .,]{0,200}", fullmatch=True),
+    st.just(""), st.just("```"), st.just("-----"), st.just("x" * 300),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.lists(_line, max_size=60), suffix=st.sampled_from([".md", ".rst", ".txt"]))
+def test_chunks_respect_the_cap_and_point_at_their_lines(lines, suffix):
+    text = "\n".join(lines)
+    src = text.splitlines()
+    for title, first, last, body in split_document(text, suffix, max_chars=400, overlap=60):
+        assert len(body) <= 400
+        assert 1 <= first <= last <= max(1, len(src))
+        span = "\n".join(src[first - 1:last])
+        for piece in body.split("\n\n"):
+            piece = piece.lstrip("…")
+            assert piece.strip() and (piece in span or piece.strip() in " ".join(span.split())), (piece, span)

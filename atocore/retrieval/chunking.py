@@ -197,8 +197,9 @@ def pack(lines: list[str], start: int, max_chars: int, overlap: int) -> list[tup
                 snippet = tail[2][-overlap:]
                 cut = snippet.find(" ")
                 snippet = snippet[cut + 1:] if 0 <= cut < len(snippet) - 1 else snippet
-                if snippet and len(snippet) + len(p[2]) + 2 <= max_chars:
-                    cur, size = [(tail[1], tail[1], "…" + snippet)], len(snippet) + 3
+                if snippet and len(snippet) + 1 + len(p[2]) + 2 <= max_chars:
+                    # the snippet is a suffix of the tail: it starts as many lines up as it has breaks
+                    cur, size = [(tail[1] - snippet.count("\n"), tail[1], "…" + snippet)], len(snippet) + 3
         cur.append(p)
         size += len(p[2]) + 2
     if cur:

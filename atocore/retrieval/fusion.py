@@ -27,7 +27,8 @@ class FusionParams:
     sim_floor: float = 0.2  # cosine at or below which the vector side contributes nothing
     adaptive: bool = True  # lean on vectors when BM25 knows few of the query's words
     adaptive_min: float = 0.15  # BM25's share when none of the query's words is in the index
-    same_file_decay: float = 0.85  # 2nd hit from one file x0.85, 3rd x0.72, ...
+    same_file_decay: float = 0.7  # hits from one file beyond the first ``same_file_free``: x0.7, x0.49, ...
+    same_file_free: int = 2
     prefer_boost: float = 0.15  # relative boost for hits in the preferred project
     prf_docs: int = 0  # pseudo-relevance feedback: move the query vector towards the top fused hits
     prf_beta: float = 0.5
@@ -71,8 +72,9 @@ def fuse(bm25: Sequence[tuple[int, float]], vec: Sequence[tuple[int, float]],
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
-def diversify(ranked: Sequence[tuple[int, float]], group_of, decay: float) -> list[tuple[int, float]]:
-    """Damp repeated hits from one file so one document does not flood the top."""
+def diversify(ranked: Sequence[tuple[int, float]], group_of, decay: float, free: int = 1) -> list[tuple[int, float]]:
+    """Damp repeated hits from one file so one document does not flood the top: the first
+    ``free`` hits of a file keep their score, each further one is multiplied by ``decay`` once more."""
     if decay >= 1.0:
         return list(ranked)
     seen: dict[str, int] = {}
@@ -81,6 +83,6 @@ def diversify(ranked: Sequence[tuple[int, float]], group_of, decay: float) -> li
         g = group_of(k)
         n = seen.get(g, 0)
         seen[g] = n + 1
-        out.append((k, s * decay ** n))
+        out.append((k, s * decay ** max(0, n + 1 - free)))
     out.sort(key=lambda kv: -kv[1])
     return out

@@ -63,12 +63,15 @@ into is it its me my of on or our should so such than that the their them then t
 us was we were what when where which who whom why will with would you your""".split())
 
 
+MAX_QUERY_TERMS = 64  # a whole pasted prompt must not turn into a thousand-term BM25 query
+
+
 def bm25_query_text(query: str) -> str:
     """The query as plain lower-case words: no query-language operators, never a parse error;
-    stop words are dropped unless nothing else is left."""
-    words = _WORD.findall(query.lower())
+    stop words are dropped unless nothing else is left; repeated words once; at most 64 words."""
+    words = list(dict.fromkeys(_WORD.findall(query.lower())))
     kept = [w for w in words if w not in STOPWORDS]
-    return " ".join(kept or words)
+    return " ".join((kept or words)[:MAX_QUERY_TERMS])
 
 
 @dataclass
@@ -98,6 +101,7 @@ class Retriever:
         self._opened = False
         self._cfg_cache: tuple | None = None
         self._size_cache: tuple | None = None
+        self._seen_stamp: tuple | None = None
 
     # ------------------------------------------------------------------ configuration
 
@@ -134,8 +138,16 @@ class Retriever:
         except OSError:
             return None
 
+    def _current_stamp(self) -> tuple | None:
+        try:
+            st = os.stat(self.index_dir / "CURRENT")
+            return (st.st_mtime_ns, st.st_ino)
+        except OSError:
+            return None
+
     def _sync_from_disk(self) -> None:
         """Adopt what another process (or an earlier run) left in the index folder."""
+        self._seen_stamp = self._current_stamp()
         name = self._current_name()
         if name and name == self._gen_name and self._gen is not None:
             try:
@@ -243,12 +255,13 @@ class Retriever:
             self._fresh_open_only()
         gen = self._gen
         head = self.store.head()
-        if gen is not None and gen.meta.get("commit") == head:
+        # (a rebuild by another process, e.g. `atocore index rebuild`, replaces CURRENT)
+        if gen is not None and gen.meta.get("commit") == head and self._current_stamp() == self._seen_stamp:
             return gen
         if self._update_lock.acquire(blocking=gen is None):
             try:
                 gen = self._gen
-                if gen is None or gen.meta.get("commit") != head:
+                if gen is None or gen.meta.get("commit") != head or self._current_stamp() != self._seen_stamp:
                     # with an index to answer from, never wait for another process's update
                     self._update_locked(False, background_rebuild=True, lock_timeout=600 if gen is None else 0)
             except Busy:
@@ -284,7 +297,7 @@ class Retriever:
                                  for key, s in ranked), key=lambda kv: -kv[1])
             # damping only lowers scores, so only the head of the list can end up in the top k
             km = gen.keymap
-            ranked = diversify(ranked[:4 * k + 20], lambda key: km[key][0], p.same_file_decay)[:k]
+            ranked = diversify(ranked[:4 * k + 20], lambda key: km[key][0], p.same_file_decay, p.same_file_free)[:k]
             rows = gen.fetch([key for key, _ in ranked])
             commit = gen.meta.get("commit")
         hits = []
@@ -439,6 +452,7 @@ class Retriever:
             tmp = self.index_dir / "CURRENT.tmp"
             tmp.write_text(name + "\n")
             os.replace(tmp, self.index_dir / "CURRENT")
+            self._seen_stamp = self._current_stamp()
             old = self._gen
             self._swap_in(gen, name)
             self._last_error = None
@@ -512,9 +526,10 @@ def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | 
                progress: bool = False, batch: int = EMBED_BATCH) -> dict:
     """Fill an empty generation from the store at ``commit``.
 
-    Three stages overlap: a worker reads, chunks and embeds; the main thread feeds tantivy and
-    SQLite; another worker adds vectors to the HNSW graph (native code, off the GIL), so the
-    graph build runs on the second core while Python chunks and embeds on the first.
+    Three stages overlap: a worker thread reads, chunks and embeds; the main thread feeds
+    tantivy and SQLite; a third stage adds vectors to the HNSW graph, in a child process for
+    large builds (usearch's add competes for the GIL in a thread), so the graph is built on the
+    second core while Python chunks and embeds on the first.
     """
     files = store.files(commit) if commit else {}
     paths = sorted(files)
