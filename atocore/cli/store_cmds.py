@@ -111,7 +111,7 @@ def index_summary(store) -> dict | None:
     try:
         return open_retriever(store).status()
     except Exception as exc:  # the index is derived data: report, never fail `status` over it
-        return {"error": f"{type(exc).__name__}: {exc}"}
+        return {"unavailable": f"{type(exc).__name__}: {exc}"}
 
 
 @click.command()
@@ -148,12 +148,14 @@ def status(state: CliState, as_json: bool, no_index: bool) -> None:
     idx = out["index"]
     if idx is None:
         click.echo("index:    (retrieval not available)" if not no_index else "index:    (skipped)")
-    elif "error" in idx:
-        click.echo(f"index:    unavailable: {idx['error']}")
+    elif "unavailable" in idx:
+        click.echo(f"index:    unavailable: {idx['unavailable']}")
     else:
-        stale = " (stale)" if idx.get("stale") else ""
-        click.echo(f"index:    at {str(idx.get('commit') or '-')[:12]}{stale}  model {idx.get('model')}  "
-                   f"counts {idx.get('counts')}")
+        stale = " (stale: run 'atocore index update')" if idx.get("stale") else ""
+        counts = ", ".join(f"{n} {k}" for k, n in (idx.get("counts") or {}).items() if k != "total")
+        click.echo(f"index:    at {str(idx.get('commit') or '-')[:12]}{stale}; {counts}")
+        click.echo(f"model:    {idx.get('model')}" + (f"  DEGRADED (BM25 only): {idx.get('degraded_reason')}"
+                                                      if idx.get("degraded") else ""))
 
 
 # --------------------------------------------------------------------------- memories
