@@ -42,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "backup": "backup_cmds:backup",
     "restore": "backup_cmds:restore",
     "drill": "backup_cmds:drill",
+    "mcp": "mcp_cmds:mcp",
 }
 
 

@@ -68,7 +68,8 @@ def create_app(store_path: str, token: str | None = None, watch_interval: float 
         if start_watcher:
             service.start()
         try:
-            yield
+            async with app.state.mcp_run():  # the /mcp session manager (atocore/server/mcp.py)
+                yield
         finally:
             service.stop()
 
@@ -290,6 +291,10 @@ def create_app(store_path: str, token: str | None = None, watch_interval: float 
         report = restore(service.store, req.rev, dry_run=req.dry_run, reindex_after=False)
         service.poke()  # the watcher re-indexes in the background; requests keep being served
         return JSON(report)
+
+    from .mcp import mount_mcp  # MCP tools over streamable HTTP at /mcp (docs/mcp.md)
+
+    app.state.mcp_run = mount_mcp(app, service)
 
     # Outermost first on the wire: the body limit, then the lean context path, then FastAPI.
     from .fastpath import ContextFastPath

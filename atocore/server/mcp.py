@@ -1,0 +1,103 @@
+"""MCP over streamable HTTP at ``/mcp`` in the service (docs/mcp.md).
+
+``mount_mcp(app, service)`` adds one route, ``/mcp`` exactly (no sub-application: unknown paths
+keep AtoCore's JSON 404s and ``/mcp`` answers without a redirect), and returns the async
+context manager the app's lifespan must enter: the SDK's session manager needs its task group
+running before the first request ("Task group is not initialized" otherwise). The transport is
+stateless with JSON responses: every POST is answered on its own, nothing is kept between
+requests, so any number of clients and service restarts cost nothing.
+
+Writes (the ``remember`` tool) follow the service's token rule: with ``ATOCORE_TOKEN`` set they
+need ``Authorization: Bearer <token>``; the answer is a tool error, not HTTP 401, so clients
+never mistake it for an OAuth challenge. Reads need no token, like the REST reads.
+
+The SDK's DNS-rebinding protection stays on: Host must be a loopback name (with or without a
+port: the SDK's own default refuses ``Host: 127.0.0.1`` without one, with 421) or one listed in
+``ATOCORE_MCP_ALLOWED_HOSTS`` (comma-separated, ``host`` or ``host:port``; ``*`` turns the check off,
+e.g. behind a reverse proxy that already checks it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable
+
+log = logging.getLogger("atocore.mcp")
+
+PATH = "/mcp"
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+def transport_security(extra: str | None = None) -> Any:
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    extra = os.environ.get("ATOCORE_MCP_ALLOWED_HOSTS", "") if extra is None else extra
+    names = [h.strip() for h in extra.split(",") if h.strip()]
+    if "*" in names:
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    hosts: list[str] = []
+    for h in (*LOOPBACK, *names):
+        has_port = "]:" in h if h.startswith("[") else ":" in h
+        hosts += [h] if has_port else [h, f"{h}:*"]
+    origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
+                                     allowed_origins=origins)
+
+
+class _Endpoint:
+    """The ASGI endpoint at /mcp; forwards to the session manager of the current lifespan."""
+
+    def __init__(self) -> None:
+        self.manager: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.manager is None:
+            body = json.dumps({"error": "Unavailable", "message": "the MCP endpoint is not running "
+                                                                  "(the service is starting or stopping)"}).encode()
+            await send({"type": "http.response.start", "status": 503,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.manager.handle_request(scope, receive, send)
+
+
+def mount_mcp(app: Any, service: Any) -> Callable[[], Any]:
+    """Serve AtoCore's MCP tools at /mcp; return the lifespan hook (``async with hook(): ...``)."""
+    try:
+        from starlette.routing import Route
+
+        from ..mcp_backends import ServiceBackend
+        from ..mcp_server import build_server
+    except ImportError as exc:  # the service works without the MCP SDK; /mcp is then absent
+        log.warning("MCP endpoint disabled: %s", exc)
+        return _nothing
+
+    server = build_server(ServiceBackend(service))
+    endpoint = _Endpoint()
+    app.router.routes.append(Route(PATH, endpoint=endpoint, methods=["GET", "POST", "DELETE"],
+                                   include_in_schema=False))
+    app.state.mcp = server
+
+    @asynccontextmanager
+    async def run() -> AsyncIterator[None]:
+        # A fresh session manager per lifespan: the SDK allows run() once per manager.
+        server.streamable_http_app(streamable_http_path=PATH, stateless_http=True, json_response=True,
+                                   transport_security=transport_security())
+        manager = server.session_manager
+        async with manager.run():
+            endpoint.manager = manager
+            try:
+                yield
+            finally:
+                endpoint.manager = None
+
+    return run
+
+
+@asynccontextmanager
+async def _nothing() -> AsyncIterator[None]:
+    yield
