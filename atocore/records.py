@@ -465,9 +465,12 @@ def _globs(value: list, path: str) -> list:
     return value
 
 
+# Text formats staged by default; anything else is opt-in through a source root's ``include``.
+DEFAULT_INCLUDE = ("**/*.md", "**/*.markdown", "**/*.mdx", "**/*.txt", "**/*.text", "**/*.rst")
+
 SOURCE_ROOT_FIELDS = (
     Field("path", str, max_len=1000, check=_nonblank),
-    Field("include", list, required=False, max_len=50, check=_globs, default=lambda: ["**/*.md", "**/*.txt", "**/*.rst"]),
+    Field("include", list, required=False, max_len=50, check=_globs, default=lambda: list(DEFAULT_INCLUDE)),
     Field("exclude", list, required=False, max_len=50, check=_globs, default=list),
 )
 
@@ -475,7 +478,7 @@ SOURCE_ROOT_FIELDS = (
 @dataclass
 class SourceRoot:
     path: str
-    include: list[str] = field(default_factory=lambda: ["**/*.md", "**/*.txt", "**/*.rst"])
+    include: list[str] = field(default_factory=lambda: list(DEFAULT_INCLUDE))
     exclude: list[str] = field(default_factory=list)
 
 

@@ -39,7 +39,7 @@ def project() -> None:
 @click.option("--alias", "aliases", multiple=True, help="A nickname or code name (repeatable).")
 @click.option("--name", default=None, help="Human name (default: the id).")
 @click.option("--description", default="", help="One or two sentences on what the project is.")
-@click.option("--include", "include", multiple=True, help="Include glob (default **/*.md, **/*.txt, **/*.rst).")
+@click.option("--include", "include", multiple=True, help="Include glob (default: markdown, text and reStructuredText files).")
 @click.option("--exclude", "exclude", multiple=True, help="Exclude glob (repeatable).")
 @click.option("--approve", is_flag=True, help="Approve at once (you are the reviewer).")
 @click.option("--json", "as_json", is_flag=True, help="Print the proposal as JSON.")

@@ -26,7 +26,7 @@ from .registry import get_project, projects
 
 log = logging.getLogger("atocore.refresh")
 
-MAX_FILE_BYTES = 1_000_000
+MAX_FILE_BYTES = 4_000_000
 ALWAYS_SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", ".tox"}
 REFRESH_LOCK = "atocore-refresh.lock"
 LIST_LIMIT = 200  # files named per category in the commit message
