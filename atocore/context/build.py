@@ -37,7 +37,7 @@ from ..records import now_iso
 from ..store import Store
 from .formats import DEFAULT_FORMAT, get_format
 from .model import ContextBuild, ContextItem
-from .terms import WordMemo, content_terms, term_pattern
+from .terms import WordMemo, content_terms, count_shared
 
 DEFAULT_BUDGET = 4000
 MIN_BUDGET = 200
@@ -162,18 +162,8 @@ def _relevant(hits: list[Any], prompt: str, lexical_only: bool = False) -> tuple
     if not hits or not terms:
         return [], len(hits)
     need = min(3, max(1, -(-len(terms) // 5)))  # 1 word for short prompts, 1 per 5 words, at most 3
-    pattern = term_pattern(terms)
-    matched = []
-    for h in hits:
-        found: set[str] = set()
-        for text in (h.text or "", getattr(h, "title", "") or ""):
-            for m in pattern.finditer(text.lower()):  # stop as soon as enough words are seen
-                found.add(m.group())
-                if len(found) >= need:
-                    break
-            if len(found) >= need:
-                break
-        matched.append(len(found) >= need)
+    matched = [count_shared(((h.text or "").lower(), (getattr(h, "title", "") or "").lower()), terms, need) >= need
+               for h in hits]
     if not any(matched):
         return [], len(hits)  # nothing shares the prompt's words: the vector side alone is noise here
     top = max(float(h.score or 0.0) for h in hits) or 1.0

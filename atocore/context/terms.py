@@ -35,6 +35,33 @@ def term_pattern(terms: set[str] | frozenset[str]) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)(?:" + alts + r")(?!\w)")
 
 
+def has_word(text: str, word: str) -> bool:
+    """``word`` (a run of word characters) occurs in ``text`` as a whole word: what ``term_pattern``
+    matches, found with ``str.find`` and a boundary check, about twice as fast as the regex scan for
+    the few words of a prompt (a word character is ``isalnum()`` or ``_``, as ``re``'s ``\\w``)."""
+    i = text.find(word)
+    end = len(text)
+    n = len(word)
+    while i >= 0:
+        before = text[i - 1] if i else " "
+        after = text[i + n] if i + n < end else " "
+        if not (before.isalnum() or before == "_" or after.isalnum() or after == "_"):
+            return True
+        i = text.find(word, i + 1)
+    return False
+
+
+def count_shared(texts: tuple[str, ...], terms: set[str] | frozenset[str], need: int) -> int:
+    """How many of ``terms`` occur as whole words in the lower-cased ``texts`` (counting stops at ``need``)."""
+    n = 0
+    for t in terms:
+        if any(has_word(x, t) for x in texts):
+            n += 1
+            if n >= need:
+                break
+    return n
+
+
 def shares_terms(pattern: re.Pattern[str], text: str, need: int = 1) -> bool:
     if need <= 1:
         return pattern.search(text.lower()) is not None

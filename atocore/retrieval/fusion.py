@@ -14,7 +14,7 @@ The choice of method and weights is measured on the dev set in ``bench/devset`` 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Mapping, Sequence
+from typing import Hashable, Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -72,17 +72,17 @@ def fuse(bm25: Sequence[tuple[int, float]], vec: Sequence[tuple[int, float]],
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
-def diversify(ranked: Sequence[tuple[int, float]], group_of, decay: float, free: int = 1) -> list[tuple[int, float]]:
+def diversify(ranked: Sequence[tuple[int, float]], groups: Sequence[Hashable], decay: float,
+              free: int = 1) -> list[tuple[int, float]]:
     """Damp repeated hits from one file so one document does not flood the top: the first
-    ``free`` hits of a file keep their score, each further one is multiplied by ``decay`` once more."""
+    ``free`` hits of a file (``groups[i]`` is the file of ``ranked[i]``) keep their score, each
+    further one is multiplied by ``decay`` once more."""
     if decay >= 1.0:
         return list(ranked)
-    seen: dict[str, int] = {}
+    seen: dict[Hashable, int] = {}
     out = []
-    for k, s in ranked:
-        g = group_of(k)
-        n = seen.get(g, 0)
-        seen[g] = n + 1
-        out.append((k, s * decay ** max(0, n + 1 - free)))
+    for (k, s), g in zip(ranked, groups):
+        n = seen[g] = seen.get(g, 0) + 1
+        out.append((k, s * decay ** (n - free)) if n > free else (k, s))
     out.sort(key=lambda kv: -kv[1])
     return out

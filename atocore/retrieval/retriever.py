@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 from ..config import load_config
 from ..errors import Busy, ValidationError
+from ..projects.registry import main_head
 from ..store.lock import file_lock
 from .chunking import Chunk, Skip, chunks_for_file
 from .embedder import Embedder, load_embedder
@@ -254,7 +255,7 @@ class Retriever:
         if not self._opened:
             self._fresh_open_only()
         gen = self._gen
-        head = self.store.head()
+        head = main_head(self.store)  # in the service, the head its watcher read: no file access per search
         # (a rebuild by another process, e.g. `atocore index rebuild`, replaces CURRENT)
         if gen is not None and gen.meta.get("commit") == head and self._current_stamp() == self._seen_stamp:
             return gen
@@ -296,8 +297,8 @@ class Retriever:
                 ranked = sorted(((key, s * (1 + p.prefer_boost) if km[key][1] == prefer_project else s)
                                  for key, s in ranked), key=lambda kv: -kv[1])
             # damping only lowers scores, so only the head of the list can end up in the top k
-            km = gen.keymap
-            ranked = diversify(ranked[:4 * k + 20], lambda key: km[key][0], p.same_file_decay, p.same_file_free)[:k]
+            top = ranked[:4 * k + 20]
+            ranked = diversify(top, gen.files_of([key for key, _ in top]), p.same_file_decay, p.same_file_free)[:k]
             rows = gen.fetch([key for key, _ in ranked])
             commit = gen.meta.get("commit")
         hits = []
@@ -317,7 +318,7 @@ class Retriever:
             return fuse(bm, [], None, p.with_(method="bm25"))
         qvec = emb.encode_query(query)
         vec = gen.vector_search(qvec, p.n, project, kinds)
-        sims = gen.similarities(qvec, [key for key, _ in bm]) if p.method == "norm" else None
+        sims = _bm25_sims(gen, qvec, bm, vec) if p.method == "norm" else None
         weight = None
         if p.adaptive and bm:
             weight = adaptive_bm25_weight(gen, text, p)
@@ -330,7 +331,7 @@ class Retriever:
             q2 = qvec + p.prf_beta * fb
             q2 /= np.linalg.norm(q2) or 1.0
             vec = gen.vector_search(q2, p.n, project, kinds)
-            sims = gen.similarities(q2, [key for key, _ in bm]) if p.method == "norm" else None
+            sims = _bm25_sims(gen, q2, bm, vec) if p.method == "norm" else None
             fused = fuse(bm, vec, sims, p, weight)
         return fused
 
@@ -511,6 +512,13 @@ def _file_chunks(path: str, raw: bytes, cfg) -> tuple[list[Chunk], str | None]:
         return [], None
 
 
+def _bm25_sims(gen: Generation, qvec, bm: list[tuple[int, float]], vec: list[tuple[int, float]]) -> dict[int, float]:
+    """Exact cosines of the BM25 candidates the vector side did not return (fusion takes the
+    vector side's own similarity for the others)."""
+    found = {key for key, _ in vec}
+    return gen.similarities(qvec, [key for key, _ in bm if key not in found])
+
+
 def adaptive_bm25_weight(gen: Generation, text: str, p: FusionParams) -> float:
     """BM25's weight for this query: scaled by the share of the query's information (IDF) that
     the index knows. Words no chunk contains cannot help BM25, so the vectors get more say."""
@@ -551,7 +559,7 @@ def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | 
                 gen.meta["next_key"] = start + len(pending)
                 main_q.put((start, list(pending)))
                 if vecs is not None:
-                    vec_q.put((start, vecs))
+                    vec_q.put((start, vecs, [c.project for c in pending]))
 
             t = time.perf_counter()
             for path in paths:
@@ -577,25 +585,23 @@ def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | 
     graph = None
     if gen.vectors is not None and len(paths) >= GRAPH_PROCESS_MIN_FILES:
         try:
-            graph = GraphBuilder(gen.folder / "vectors.usearch", int(gen.meta["dims"]))
+            graph = GraphBuilder(gen.folder, int(gen.meta["dims"]))
         except Exception:  # no subprocesses here: build the graph in a thread instead
             graph = None
 
     def add_vectors() -> None:
-        import numpy as np
-
         try:
             while True:
                 item = vec_q.get()
                 if item is None:
                     return
-                start, vecs = item
+                start, vecs, projects = item
                 if gen.vectors is not None and not failure:
                     t = time.perf_counter()
                     if graph is not None:
-                        graph.add(start, vecs)
+                        graph.add(start, vecs, projects)
                     else:
-                        gen.vectors.add(np.arange(start, start + len(vecs), dtype=np.uint64), vecs, threads=1)
+                        gen.add_graph_batch(start, vecs, projects)
                     busy["hnsw"] += time.perf_counter() - t
         except BaseException as exc:
             failure.append(exc)
@@ -644,7 +650,7 @@ def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | 
         bar.close()
     t = time.perf_counter()
     if graph is not None:
-        gen.vectors = graph.finish()
+        gen.vectors, gen.parts = graph.finish()
         busy["hnsw_wait"] = time.perf_counter() - t
         gen.db.execute("DELETE FROM vec_delta")
     else:

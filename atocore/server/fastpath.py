@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+import orjson
+
 from ..ids import SLUG_RE
 from .models import MAX_PROMPT_CHARS
 
@@ -53,7 +55,11 @@ class ContextFastPath:
         self.min_budget, self.max_budget = MIN_BUDGET, MAX_BUDGET
 
     def _answer(self, data: dict) -> bytes:
-        return json.dumps(self.handler(data), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        out = self.handler(data)
+        try:
+            return orjson.dumps(out)  # the same compact UTF-8 JSON as json.dumps, about 10x faster
+        except TypeError:  # (something orjson refuses, e.g. an int beyond 64 bits)
+            return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
@@ -68,7 +74,7 @@ class ContextFastPath:
                 break
         body = b"".join(chunks)
         try:
-            data = json.loads(body)
+            data = orjson.loads(body)
             if _acceptable(data, self.formats, self.min_budget, self.max_budget):
                 out = self._answer(data)  # inline: a thread hop costs more than it overlaps (GIL-bound)
             else:
