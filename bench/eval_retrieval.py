@@ -153,7 +153,7 @@ CONFIGS: dict[str, FusionParams] = {
     "norm 0.4/0.6 floor 0.2 (no adaptive)": DEFAULT.with_(adaptive=False),
     "norm + vector PRF (3 docs)": DEFAULT.with_(prf_docs=3),
     "norm, no same-file damping": DEFAULT.with_(same_file_decay=1.0),
-    "shipped default (norm 0.4/0.6 floor 0.2 adaptive, same-file damping after 2)": DEFAULT,
+    "shipped default (norm 0.4/0.6 floor 0.2 adaptive, same-file damping x0.85 after 1)": DEFAULT,
 }
 
 

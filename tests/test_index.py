@@ -311,3 +311,36 @@ def test_a_rebuild_by_another_process_is_adopted(store):
     run_cli("index", "rebuild", store=store)  # another process swaps in a new generation
     assert r.search("mirror")[0].source == "a.md"
     assert r.status()["path"] != before and Path(r.status()["path"]).is_dir()
+
+
+@pytest.mark.parametrize("in_child", [False, True])
+def test_per_project_graphs_answer_filtered_searches(store, monkeypatch, in_child):
+    """Above EXACT_MAX vectors, a project filter searches that project's own HNSW graph; it must
+    stay in step with the store through rebuilds and incremental updates."""
+    from atocore.retrieval import index as imod
+    from atocore.retrieval import retriever as rmod
+
+    rng = random.Random(11)
+    files = {f"sources/{p}/d{i}.md": doc(rng, f"{p} doc {i}") for p in ("m1", "m2") for i in range(30)}
+    store.commit(files, "docs")
+    exact = results(Retriever(store), project="m1")  # small sets are searched exactly
+    monkeypatch.setattr(imod, "EXACT_MAX", 4)
+    if in_child:
+        monkeypatch.setattr(rmod, "GRAPH_PROCESS_MIN_FILES", 1)
+    r = Retriever(store)
+    r.rebuild()
+    assert r._gen.parts.get("m1") is not None  # the per-project graph path is what runs
+    graphed = results(r, project="m1")
+    for q_exact, q_graph in zip(exact, graphed):
+        assert all(hid.startswith("sources/m1/") for hid, _ in q_graph)
+        overlap = len({h for h, _ in q_exact} & {h for h, _ in q_graph})
+        assert overlap >= len(q_exact) - 1  # HNSW on 30 docs is (near) exact
+
+    # incremental: a new document is found through the graph, a deleted one is gone
+    store.commit({"sources/m1/new.md": b"# Zerodur blank\n\nThe zerodur blank arrived with a chipped bevel.\n",
+                  "sources/m1/d0.md": None}, "edit m1")
+    assert r.update()["action"] != "none"
+    hits = r.search("zerodur blank chipped bevel", project="m1", k=5)
+    assert hits and hits[0].path == "sources/m1/new.md"
+    assert not any(h.path == "sources/m1/d0.md" for q in QUERIES for h in r.search(q, project="m1", k=10))
+    assert all(h.project == "m2" for h in r.search("zerodur blank", project="m2", k=10))
