@@ -139,13 +139,13 @@ class BodyLimit:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                return await self.app(scope, _replay([message], receive), send)
+                return await self.app(scope, replay_messages([message], receive), send)
             body += message.get("body", b"")
             if len(body) > self.max_bytes:
                 return await self._refuse(send)
             if not message.get("more_body", False):
                 break
-        return await self.app(scope, _replay([{"type": "http.request", "body": bytes(body), "more_body": False}],
+        return await self.app(scope, replay_messages([{"type": "http.request", "body": bytes(body), "more_body": False}],
                                              receive), send)
 
     async def _refuse(self, send) -> None:
@@ -156,7 +156,7 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def _replay(messages: list, receive):
+def replay_messages(messages: list, receive):
     pending = list(messages)
 
     async def replay():

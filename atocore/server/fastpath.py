@@ -16,6 +16,7 @@ from typing import Any, Callable
 import orjson
 
 from ..ids import SLUG_RE
+from .errors import replay_messages
 from .models import MAX_PROMPT_CHARS
 
 PATH = "/context/build"
@@ -68,7 +69,7 @@ class ContextFastPath:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                return await self.app(scope, _replay([message], receive), send)
+                return await self.app(scope, replay_messages([message], receive), send)
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
@@ -82,20 +83,10 @@ class ContextFastPath:
         except Exception:  # let the documented route produce the documented error
             out = None
         if out is None:
-            return await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}],
+            return await self.app(scope, replay_messages([{"type": "http.request", "body": body, "more_body": False}],
                                                  receive), send)
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(out)).encode())]})
         await send({"type": "http.response.body", "body": out})
 
-
-def _replay(messages: list, receive):
-    pending = list(messages)
-
-    async def replay():
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay
