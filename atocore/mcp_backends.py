@@ -65,6 +65,8 @@ def propose_memory(store, text: str, type: str, project: str | None = None, auth
     validation, the same duplicate check against main and open reviews, the same proposal kind.
     """
     from .capture.extract import Known
+    from .capture.redact import redact
+    from .config import load_config
     from .projects.registry import projects as registered
     from .records import memory_from_dict
     from .review import propose
@@ -73,6 +75,10 @@ def propose_memory(store, text: str, type: str, project: str | None = None, auth
     if project is not None and project not in registered(store):
         raise ValidationError("project", f"{project!r} is not a registered project",
                               sorted(registered(store)) or None)
+    # An assistant may pass on what it saw (a pasted key, say): redact as capture does, since a
+    # review branch is in the store's history even if the proposal is rejected.
+    if isinstance(text, str):
+        text = redact(text, load_config(store).redact_patterns)
     mem = memory_from_dict({"id": new_ulid(), "type": type, "text": text, "project": project,
                             "status": "candidate", "confidence": MCP_CONFIDENCE, "source": MCP_SOURCE,
                             "tags": ["mcp", "remember"]})

@@ -138,14 +138,6 @@ def check_fields(data: Any, fields: Iterable[Field], where: str) -> dict[str, An
 _MISSING = object()
 
 
-def _slug(value: str, path: str) -> str:
-    return check_slug(value, path)
-
-
-def _record_id(value: str, path: str) -> str:
-    return check_record_id(value, path)
-
-
 def _unit_interval(value: float, path: str) -> float:
     if math.isnan(value) or not 0.0 <= value <= 1.0:
         raise ValidationError(path, f"must be between 0 and 1, got {value}")
@@ -194,15 +186,15 @@ def _yaml_dump(data: Any) -> str:
 # --------------------------------------------------------------------------- memories
 
 MEMORY_FIELDS = (
-    Field("id", str, check=_record_id),
+    Field("id", str, check=check_record_id),
     Field("type", str, choices=MEMORY_TYPES),
-    Field("project", str, required=False, nullable=True, check=_slug),
+    Field("project", str, required=False, nullable=True, check=check_slug),
     Field("status", str, required=False, choices=MEMORY_STATUSES, default="active"),
     Field("confidence", float, required=False, check=_unit_interval, default=1.0),
     Field("source", str, required=False, max_len=MAX_SHORT_CHARS, default="manual"),
     Field("created", str, required=False, check=_timestamp, default=now_iso),
     Field("updated", str, required=False, check=_timestamp, default=now_iso),
-    Field("supersedes", str, required=False, nullable=True, check=_record_id),
+    Field("supersedes", str, required=False, nullable=True, check=check_record_id),
     Field("tags", list, required=False, max_len=20, check=_short_strings, default=list),
 )
 
@@ -387,7 +379,7 @@ def parse_memory(raw: bytes, path: str = "memory") -> Memory:
 
 STATE_ENTRY_FIELDS = (
     Field("category", str, choices=STATE_CATEGORIES),
-    Field("key", str, check=_slug),
+    Field("key", str, check=check_slug),
     Field("value", str, max_len=MAX_STATE_VALUE_CHARS, check=_nonblank),
     Field("source", str, required=False, max_len=MAX_SHORT_CHARS, default="manual"),
     Field("updated", str, required=False, check=_timestamp, default=now_iso),
@@ -434,15 +426,16 @@ def state_entry_from_dict(data: dict[str, Any], where: str = "") -> StateEntry:
 
 
 MAX_STATE_ENTRIES = 50
+# A module constant: check_fields caches per fields tuple, so a tuple built per call would
+# add (and keep alive) one cache entry per parsed file.
+STATE_FILE_FIELDS = (
+    Field("project", str, check=check_slug),
+    Field("entries", list, required=False, max_len=MAX_STATE_ENTRIES, default=list),
+)
 
 
 def parse_state(raw: bytes, path: str = "state") -> ProjectState:
-    data = _yaml_load(decode_text(raw, path), path)
-    data = check_fields(
-        data,
-        (Field("project", str, check=_slug), Field("entries", list, required=False, max_len=MAX_STATE_ENTRIES, default=list)),
-        "",
-    )
+    data = check_fields(_yaml_load(decode_text(raw, path), path), STATE_FILE_FIELDS, "")
     entries = [state_entry_from_dict(e, f"entries[{i}]") for i, e in enumerate(data["entries"])]
     keys = [e.key for e in entries]
     dup = next((k for k in keys if keys.count(k) > 1), None)
@@ -482,15 +475,11 @@ class SourceRoot:
     exclude: list[str] = field(default_factory=list)
 
 
-def _aliases(value: list, path: str) -> list:
-    return _short_strings(value, path)
-
-
 PROJECT_FIELDS = (
-    Field("id", str, check=_slug),
+    Field("id", str, check=check_slug),
     Field("name", str, max_len=MAX_SHORT_CHARS, check=_nonblank),
     Field("description", str, required=False, max_len=MAX_DESCRIPTION_CHARS, default=""),
-    Field("aliases", list, required=False, max_len=30, check=_aliases, default=list),
+    Field("aliases", list, required=False, max_len=30, check=_short_strings, default=list),
     Field("sources", list, required=False, max_len=20, default=list),
     Field("status", str, required=False, choices=PROJECT_STATUSES, default="proposed"),
     Field("created", str, required=False, check=_timestamp, default=now_iso),
@@ -539,11 +528,11 @@ def parse_project(raw: bytes, path: str = "project") -> Project:
 
 INTERACTION_FIELDS = (
     Field("id", str, max_len=MAX_SHORT_CHARS, check=_nonblank),
-    Field("source", str, max_len=64, check=_slug),
+    Field("source", str, max_len=64, check=check_slug),
     Field("session_id", str, max_len=MAX_SHORT_CHARS, check=_nonblank),
     Field("prompt", str, max_len=MAX_TURN_CHARS),
     Field("response", str, max_len=MAX_TURN_CHARS),
-    Field("project", str, required=False, nullable=True, check=_slug),
+    Field("project", str, required=False, nullable=True, check=check_slug),
     Field("created", str, required=False, check=_timestamp, default=now_iso),
     Field("meta", dict, required=False, default=dict),
 )

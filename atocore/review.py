@@ -91,6 +91,13 @@ def _iso(ts: int) -> str:
     return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def _split_message(message: str) -> tuple[str, str]:
+    """(title, body without trailer lines) of a proposal commit message."""
+    title, _, rest = message.strip().partition("\n")
+    body = "\n".join(line for line in rest.strip().splitlines() if not _TRAILER_RE.match(line)).strip()
+    return title.strip(), body
+
+
 def _problem(path: str, exc: Exception) -> str:
     msg = str(exc)
     return msg if msg.startswith(path) else f"{path}: {msg}"
@@ -146,12 +153,10 @@ def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
     exclude = [main.encode()] if main else []
     commits = [e.commit for e in repo.get_walker(include=[head_b], exclude=exclude)]
     oldest = commits[-1] if commits else store._commit(head)
-    message = oldest.message.decode("utf-8", "replace")
-    title, _, rest = message.strip().partition("\n")
+    title, body = _split_message(oldest.message.decode("utf-8", "replace"))
     trailers = dict(_TRAILER_RE.findall("\n".join(c.message.decode("utf-8", "replace") for c in commits)))
-    body = "\n".join(line for line in rest.strip().splitlines() if not _TRAILER_RE.match(line)).strip()
     kind = trailers.get("Review-Kind", "change").strip()
-    p = Proposal(id=rid, ref=ref.decode(), title=title.strip() or f"review {rid}", kind=kind,
+    p = Proposal(id=rid, ref=ref.decode(), title=title or f"review {rid}", kind=kind,
                  author=oldest.author.decode("utf-8", "replace"), created=_iso(oldest.author_time), base=base,
                  head=head, main=main, body=body, commits=len(commits))
     if main is not None and base is None:
@@ -302,13 +307,12 @@ def _branch_view_after(store: Store, rid: str, ref: bytes, head: str, main: str 
     # The branch is gone once merged; describe it from its head commit.
     c = store._commit(head)
     message = c.message.decode("utf-8", "replace")
-    title, _, rest = message.strip().partition("\n")
+    title, body = _split_message(message)
     trailers = dict(_TRAILER_RE.findall(message))
     changes = store.diff(main, head)
-    return Proposal(id=rid, ref=ref.decode(), title=title.strip(), kind=trailers.get("Review-Kind", "change"),
+    return Proposal(id=rid, ref=ref.decode(), title=title, kind=trailers.get("Review-Kind", "change"),
                     author=c.author.decode("utf-8", "replace"), created=_iso(c.author_time), base=main, head=head,
-                    main=store.head(), paths=[ch.path for ch in changes], changes=changes, commits=1,
-                    body="\n".join(l for l in rest.strip().splitlines() if not _TRAILER_RE.match(l)).strip())
+                    main=store.head(), paths=[ch.path for ch in changes], changes=changes, commits=1, body=body)
 
 
 def approve_review(store: Store, review_id: str, reviewer: str | None) -> str:
@@ -332,9 +336,19 @@ def approve_review(store: Store, review_id: str, reviewer: str | None) -> str:
         message = _message(f"Approve review {p.id}: {p.title}", p.body, trailers)
         sha = store.commit(changes, message, author=who, ref=MAIN, parents=[p.main, p.head] if p.main else [p.head],
                            allow_empty=True)
-        store.set_ref(p.ref.encode(), p.head, None)
+        _close_branch(store, p)
         assert sha is not None
         return sha
+
+
+def _close_branch(store: Store, p: Proposal) -> None:
+    """Delete the branch once main records the decision. A ``git push`` does not take our lock:
+    if the branch got new commits meanwhile, those were never reviewed, so the branch stays open
+    with them (set_ref's Conflict would wrongly say nothing was changed: main already moved)."""
+    try:
+        store.set_ref(p.ref.encode(), p.head, None)
+    except Conflict:
+        pass
 
 
 def _activate_candidates(changes: dict[str, bytes | None]) -> dict[str, bytes]:
@@ -362,7 +376,7 @@ def reject_review(store: Store, review_id: str, reason: str, reviewer: str | Non
         body = f"Reason: {reason.strip()}\n\nChanged: {', '.join(p.paths) or 'nothing'}"
         sha = store.commit({}, _message(f"Reject review {p.id}: {p.title}", body, trailers), author=who,
                            allow_empty=True)
-        store.set_ref(p.ref.encode(), p.head, None)
+        _close_branch(store, p)
         assert sha is not None
         return sha
 

@@ -268,3 +268,39 @@ def test_cli_verify(store, bare_remote):
     add_memory(store, "not pushed yet", "knowledge")
     proc = run_cli("backup", "verify", str(bare_remote), "--quick", store=store, check=False)
     assert proc.returncode == 1 and "refs/heads/main" in proc.stdout
+
+
+def test_writers_are_not_blocked_while_a_push_transfers(store, bare_remote, monkeypatch):
+    import importlib
+    import threading
+
+    push_mod = importlib.import_module("atocore.backup.push")  # the module (the package exports push())
+
+    started, release = threading.Event(), threading.Event()
+    real_transport = push_mod.transport
+
+    def stalled_transport(remote):  # a remote that stalls mid-push until released
+        client, path = real_transport(remote)
+        send_pack = client.send_pack
+
+        def stalled(*args, **kwargs):
+            started.set()
+            release.wait(30)
+            return send_pack(*args, **kwargs)
+
+        client.send_pack = stalled
+        return client, path
+
+    monkeypatch.setattr(push_mod, "transport", stalled_transport)
+    out: dict = {}
+    t = threading.Thread(target=lambda: out.update(push(store, str(bare_remote))))
+    t.start()
+    try:
+        assert started.wait(30)
+        with store.lock(timeout=5):  # Busy here if the push still held the writer lock
+            add_memory(store, "written while a push is in flight", "knowledge")
+    finally:
+        release.set()
+        t.join(60)
+    assert out["ok"], out
+    assert rev_parse(bare_remote, "refs/heads/main") == store.log()[1].sha  # main as it was when the push began

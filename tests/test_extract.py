@@ -115,3 +115,16 @@ def test_dry_run_writes_nothing(store):
     head = store.head()
     out = json.loads(run_cli("extract", "--dry-run", "--json", store=store).stdout)
     assert len(out) == 1 and store.head() == head and list_reviews(store) == []
+
+
+def test_a_pattern_added_after_capture_still_keeps_the_secret_off_the_review(store):
+    record_interaction(store, {"source": "claude-code", "session_id": "s", "id": "cc-late",
+                               "prompt": "Remember that the lab door code is ZX-7781-Q for the night shift.",
+                               "response": "Noted, ZX-7781-Q."})
+    cfg = store.read("atocore.yaml").decode().replace("redact_patterns: []", "redact_patterns: ['ZX-\\d{4}-Q']")
+    store.commit({"atocore.yaml": cfg.encode()}, "Redact door codes")
+    [r] = propose_candidates(store, iter_interactions(store))
+    p = get_review(store, r["review"])
+    assert "ZX-7781-Q" not in r["memories"][0]["text"] and "[REDACTED:custom]" in r["memories"][0]["text"]
+    assert all(b"ZX-7781-Q" not in raw for raw in p.files.values())
+    assert "ZX-7781-Q" not in run_cli("review", "show", p.id, store=store).stdout

@@ -355,3 +355,27 @@ def test_importing_the_transcript_after_live_capture_adds_only_missing_turns(tmp
     assert (out["created"], out["existing"]) == (1, 1)  # the first turn was new; the live one was there
     turns = store_turns(open_store(store.path))
     assert sorted(x["prompt"] for x in turns) == ["hello, what's in this repo?", "why does the login test fail?"]
+
+
+def test_the_spool_keeps_no_secret_in_meta_either(tmp_path, monkeypatch):
+    from atocore.capture import hook
+
+    monkeypatch.setenv("ATOCORE_HOME", str(tmp_path))
+    key = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    hook.spool([{"source": "claude-code", "session_id": "s", "prompt": f"use {key}", "response": "ok",
+                 "meta": {"cwd": "/w", "note": f"token {key}"}}], "claude-code")
+    text = Path(hook.spool_path("claude-code")).read_text()
+    assert key not in text and json.loads(text)["meta"]["cwd"] == "/w"
+
+
+def test_the_hook_runtime_fails_open_off_the_main_thread(tmp_path, monkeypatch):
+    import io
+
+    from atocore.capture import hook
+
+    monkeypatch.setenv("ATOCORE_HOME", str(tmp_path))
+    out, rc = io.StringIO(), []
+    t = threading.Thread(target=lambda: rc.append(hook.run("claude-code", io.BytesIO(b"not json"), out)))
+    t.start()
+    t.join(30)
+    assert rc == [0] and out.getvalue() == ""  # no SIGALRM timer there (signals are main-thread only)

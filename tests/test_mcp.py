@@ -256,3 +256,14 @@ def test_host_allowlist_settings():
     assert "proxy.example:8443:*" not in extra.allowed_hosts
     assert "http://atocore.lan:*" in extra.allowed_origins
     assert transport_security("*").enable_dns_rebinding_protection is False
+
+
+def test_remember_redacts_secrets_before_proposing(store):
+    from atocore.mcp_backends import propose_memory
+
+    key = "sk-ant-api03-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z" * 2
+    res = propose_memory(store, f"The staging deploy uses the key {key} for the Anthropic API", "knowledge")
+    assert res["proposed"] and key not in res["memory"]["text"]
+    assert "[REDACTED:anthropic-key]" in res["memory"]["text"]
+    files = get_review(store, res["review"]).files
+    assert files and all(key.encode() not in (raw or b"") for raw in files.values())

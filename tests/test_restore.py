@@ -11,7 +11,6 @@ import time
 import pytest
 
 from atocore.backup import hold_service_lock, list_snapshots, restore, service_running
-from atocore.backup.restore import resolve_rev
 from atocore.errors import Busy, NotFound
 from atocore.memories import add_memory
 
@@ -59,15 +58,15 @@ def test_restore_to_current_content_is_a_no_op(store):
     assert rep["nothing_to_do"] and rep["commit"] is None
 
 
-def test_resolve_rev_suffixes_and_errors(store):
+def test_resolve_suffixes_and_errors(store):
     add_memory(store, "a", "knowledge")
     add_memory(store, "b", "knowledge")
     log = [c.sha for c in store.log()]
-    assert resolve_rev(store, "main~2") == log[2]
-    assert resolve_rev(store, "main^") == log[1]
-    assert resolve_rev(store, "main~1^") == log[2]
+    assert store.resolve("main~2") == log[2]
+    assert store.resolve("main^") == log[1]
+    assert store.resolve("main~1^") == log[2]
     with pytest.raises(NotFound, match="not found"):
-        resolve_rev(store, "main~10")
+        store.resolve("main~10")
     with pytest.raises(NotFound):
         restore(store, "no-such-rev")
 

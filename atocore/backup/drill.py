@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..store.repo import INDEX_DIR, MAIN
+from ..store.maintain import MAINTENANCE_LOCK
+from ..store.repo import INDEX_DIR, LOCK_FILE, MAIN
 from .push import push
 from .recover import init_from
 from .restore import restore
@@ -45,12 +46,11 @@ def _copy_store(src: Path, dst: Path) -> None:
             skip.add(INDEX_DIR)
         return skip
 
-    from ..store import Store
     from ..store.lock import file_lock
 
     # The writer lock keeps refs consistent; the maintenance lock keeps a background
     # ``git repack`` from removing loose objects under the copy.
-    with Store(src).lock(), file_lock(src / "maintenance.lock", 600, what="store maintenance"):
+    with file_lock(src / LOCK_FILE), file_lock(src / MAINTENANCE_LOCK, 600, what="store maintenance"):
         shutil.copytree(src, dst, ignore=ignore, symlinks=True)
     index = src / INDEX_DIR
     if index.is_dir():  # a copy of the index makes the drill's re-index incremental

@@ -12,13 +12,13 @@ Checked against dulwich's finder in tests/test_backup_push.py.
 
 from __future__ import annotations
 
-import os
-import zlib
 from collections import OrderedDict
 from typing import Iterable
 
 from dulwich.objects import Commit, Tag, parse_tree
 from dulwich.walk import Walker
+
+from ..store.objects import read_loose
 
 _DIR = 0o040000
 _GITLINK = 0o160000
@@ -40,15 +40,8 @@ def raw_object(objs, sha: bytes) -> bytes:
     """An object's raw content. Loose objects are read straight from their file: dulwich's
     ``get_raw`` parses a loose tree completely first (~50 ms for a 10k-entry tree)."""
     base = getattr(objs, "path", None)
-    if base is not None:
-        h = sha.decode()
-        try:
-            with open(os.path.join(base, h[:2], h[2:]), "rb") as f:
-                data = zlib.decompress(f.read())
-            return data[data.index(b"\0") + 1:]
-        except FileNotFoundError:
-            pass
-    return objs.get_raw(sha)[1]
+    loose = read_loose(base, sha.decode()) if base is not None else None
+    return loose[1] if loose is not None else objs.get_raw(sha)[1]
 
 
 _TREE_CACHE: OrderedDict[bytes, dict[bytes, tuple[int, bytes]]] = OrderedDict()

@@ -19,7 +19,6 @@ A push whose verification cannot run or does not match is reported as failed.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 import time
@@ -31,6 +30,8 @@ from dulwich.pack import generate_unpacked_objects
 from dulwich.repo import Repo
 
 from ..errors import AtoCoreError, Conflict, StoreError
+from ..store.lock import file_lock
+from ..store.objects import object_id
 from ..store.repo import BACKUP_TAG_PREFIX, MAIN, REVIEW_PREFIX
 from .objects import new_objects
 from .remotes import Remote, resolve_remote, transport
@@ -38,6 +39,8 @@ from .snapshots import snapshot
 from .state import load_state, now_iso, update_remote_state
 
 OUR_PREFIXES = (REVIEW_PREFIX, BACKUP_TAG_PREFIX)
+PUSH_LOCK = "atocore-push.lock"
+PUSH_LOCK_TIMEOUT = 60.0  # a push waits this long for one already running (as for the writer lock)
 _TYPE_NAMES = {1: b"commit", 2: b"tree", 3: b"blob", 4: b"tag"}
 
 
@@ -59,9 +62,9 @@ class Plan:
 def local_refs(store) -> dict[bytes, bytes]:
     """The refs a backup carries: main, review branches, snapshot tags."""
     out = {}
-    head = store.repo.refs.as_dict(b"refs/heads/").get(b"main")
+    head = store.head(MAIN)
     if head is not None:
-        out[MAIN] = head
+        out[MAIN] = head.encode()
     for prefix in OUR_PREFIXES:
         for name, sha in store.repo.refs.as_dict(prefix).items():
             out[prefix + name] = sha
@@ -114,10 +117,8 @@ def plan_updates(store, mine: dict[bytes, bytes], theirs: dict[bytes, bytes]) ->
     return plan
 
 
-def _hash_ok(store_, sha: bytes) -> bool:
-    type_num, raw = store_.get_raw(sha)
-    header = _TYPE_NAMES[type_num] + b" " + str(len(raw)).encode() + b"\0"
-    return hashlib.sha1(header + raw).hexdigest().encode() == sha
+def _hash_ok(type_num: int, raw: bytes, sha: bytes) -> bool:
+    return object_id(_TYPE_NAMES[type_num], raw).encode() == sha
 
 
 def _check_objects(source_store, target_store, tips: list[bytes], known: list[bytes]) -> tuple[int, list[str]]:
@@ -132,7 +133,7 @@ def _check_objects(source_store, target_store, tips: list[bytes], known: list[by
     for sha in new_objects(source_store, tips, known):
         count += 1
         try:
-            if not _hash_ok(target_store, sha):
+            if not _hash_ok(*target_store.get_raw(sha), sha):
                 problems.append(f"object {sha.decode()} is corrupt on the remote")
         except KeyError:
             problems.append(f"object {sha.decode()} is missing on the remote")
@@ -160,8 +161,7 @@ def _walk_all(repo_store, tips: list[bytes]) -> tuple[int, list[str]]:
         except Exception as exc:  # noqa: BLE001 - a damaged pack raises zlib/checksum errors
             problems.append(f"object {sha.decode()} is corrupt (unreadable: {type(exc).__name__}: {exc})")
             continue
-        header = _TYPE_NAMES[type_num] + b" " + str(len(raw)).encode() + b"\0"
-        if hashlib.sha1(header + raw).hexdigest().encode() != sha:
+        if not _hash_ok(type_num, raw, sha):
             problems.append(f"object {sha.decode()} is corrupt")
             continue
         try:
@@ -279,16 +279,12 @@ def _create_local(remote: Remote) -> None:
     repo.close()
 
 
-def _state_key(remote: Remote) -> str:
-    return remote.name
-
-
 def push_one(store, remote: Remote, deep: bool = False, create: bool = False, take_snapshot: bool = True) -> dict:
     """Push to one remote and verify; returns a report (``ok`` False on any failure)."""
     t0 = time.perf_counter()
     report: dict = {"remote": remote.name, "url": remote.url, "kind": remote.kind, "ok": False,
                     "time": now_iso(), "snapshot": None, "updated": [], "deleted": [], "foreign": []}
-    key = _state_key(remote)
+    key = remote.name
     plans: list[Plan] = []
     try:
         if remote.local_path is not None:
@@ -297,10 +293,14 @@ def push_one(store, remote: Remote, deep: bool = False, create: bool = False, ta
             elif not (remote.local_path / "objects").is_dir():
                 raise StoreError(f"no git repository at {remote.local_path}; create the backup repository with "
                                  f"'git init --bare {remote.local_path}' (or pass --create)")
-        with store.lock():
-            if take_snapshot and store.head() is not None:
-                report["snapshot"] = snapshot(store, f"push to {remote.name}")
-            mine = local_refs(store)
+        # The writer lock only covers the snapshot and reading the refs: objects never change,
+        # so the transfer and verification run without it and a slow or hung remote never
+        # blocks writers. Pushes from this store still run one at a time (their own lock).
+        with file_lock(Path(store.path) / PUSH_LOCK, timeout=PUSH_LOCK_TIMEOUT, what="the backup push of this store"):
+            with store.lock():
+                if take_snapshot and store.head() is not None:
+                    report["snapshot"] = snapshot(store, f"push to {remote.name}")
+                mine = local_refs(store)
             if MAIN not in mine:
                 raise StoreError("the store has no main branch; nothing to back up")
             prev = load_state(store)["remotes"].get(key, {}).get("verified_refs") or {}

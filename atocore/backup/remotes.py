@@ -77,10 +77,22 @@ def resolve_remote(store, remote: str | None) -> list[Remote]:
     return [make_remote(remote, remote)]
 
 
+# A dead or silent network remote fails the push instead of hanging it. ssh: connect timeout plus
+# keep-alives (dead after ~60 s of silence); http(s): per-request timeout. dulwich's git://
+# client has no timeout hook; a push no longer holds the writer lock while it transfers.
+NETWORK_TIMEOUT = 60
+DEFAULT_SSH_COMMAND = (f"ssh -o ConnectTimeout={NETWORK_TIMEOUT // 2} -o ServerAliveInterval=15 "
+                       f"-o ServerAliveCountMax={NETWORK_TIMEOUT // 15}")
+
+
 def transport(remote: Remote):
     """A dulwich client and the path to hand it (``GIT_SSH_COMMAND`` honoured for ssh)."""
     from dulwich.client import get_transport_and_path
+    from dulwich.config import ConfigDict
 
     if remote.local_path is not None:
         return get_transport_and_path(str(remote.local_path))
-    return get_transport_and_path(remote.url, ssh_command=os.environ.get("GIT_SSH_COMMAND") or None)
+    config = ConfigDict()
+    config.set((b"http",), b"timeout", str(NETWORK_TIMEOUT).encode())
+    return get_transport_and_path(remote.url, config=config,
+                                  ssh_command=os.environ.get("GIT_SSH_COMMAND") or DEFAULT_SSH_COMMAND)

@@ -7,43 +7,12 @@ brought to the new main afterwards.
 
 from __future__ import annotations
 
-import re
 import time
 
-from ..errors import Busy, NotFound
+from ..errors import Busy
 from ..store.repo import MAIN
 from .service_lock import service_running
 from .snapshots import snapshot
-
-
-_SUFFIX = re.compile(r"(~\d*|\^\d*)$")
-
-
-def resolve_rev(store, rev: str) -> str:
-    """``store.resolve`` plus git's ``~N`` / ``^N`` ancestry suffixes (``main~3``, ``backup/...^``)."""
-    try:
-        return store.resolve(rev)
-    except NotFound:
-        m = _SUFFIX.search(rev)
-        if not m or m.start() == 0:
-            raise
-    base = resolve_rev(store, rev[:m.start()])
-    op, num = m.group(0)[0], m.group(0)[1:]
-    n = int(num) if num else 1
-    sha = base
-    if op == "~":
-        for _ in range(n):
-            parents = store.info(sha).parents
-            if not parents:
-                raise NotFound(f"revision {rev!r} not found: {sha[:12]} has no parent")
-            sha = parents[0]
-        return sha
-    parents = store.info(sha).parents
-    if n == 0:
-        return sha
-    if len(parents) < n:
-        raise NotFound(f"revision {rev!r} not found: {sha[:12]} has {len(parents)} parent(s)")
-    return parents[n - 1]
 
 
 def _changes(store, old: str | None, new: str) -> dict:
@@ -83,15 +52,16 @@ def check_no_service(store) -> None:
 
 def restore(store, rev: str, dry_run: bool = False, author: str | None = None, reindex_after: bool = True) -> dict:
     """``atocore restore REV`` / ``POST /admin/restore``. Returns a report dict."""
-    target = resolve_rev(store, rev)
-    report: dict = {"rev": rev, "target": target, "dry_run": dry_run, "ok": True}
     if not dry_run:
         check_no_service(store)
     with store.lock():
+        # Resolved under the lock: "main~1" means the parent of the main this restore replaces.
+        target = store.resolve(rev)
+        target_tree = store.tree_id(target)
         head = store.head(MAIN)
-        report["before"] = head
+        report: dict = {"rev": rev, "target": target, "dry_run": dry_run, "ok": True, "before": head}
         report.update(_changes(store, head, target))
-        same = head is not None and store.tree_id(head) == store.tree_id(target)
+        same = head is not None and store.tree_id(head) == target_tree
         report["nothing_to_do"] = same
         if dry_run or same:
             report["commit"] = None
@@ -104,7 +74,7 @@ def restore(store, rev: str, dry_run: bool = False, author: str | None = None, r
                    f"Previous main: {head}; safety snapshot: {tag}.\n"
                    f"{n} paths: {len(report['added'])} added, {len(report['changed'])} changed, "
                    f"{len(report['removed'])} removed.")
-        sha = store.commit({}, message, author=author, base_tree=store.tree_id(target), allow_empty=True)
+        sha = store.commit({}, message, author=author, base_tree=target_tree, allow_empty=True)
         report.update(commit=sha, after=sha, snapshot=tag)
     if reindex_after:
         report["index"] = reindex(store)

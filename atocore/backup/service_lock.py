@@ -96,11 +96,6 @@ def hold_service_lock(store) -> ServiceLock:
         return lock
 
 
-def held_by_this_process(store) -> bool:
-    lock = _held.get(str(_lock_path(store)))
-    return lock is not None and lock.fd is not None
-
-
 def service_running(store) -> dict | None:
     """Who serves the store: ``{"pid", "host", "started", "self"}``, or ``None`` if nobody."""
     path = _lock_path(store)

@@ -87,7 +87,8 @@ def snapshot(store, reason: str, when: datetime | None = None, dedupe: bool = Tr
         tag.tag_time = int(when.timestamp())
         tag.tag_timezone = 0
         tag.message = (reason.strip() or "snapshot").encode() + b"\n"
-        store.repo.object_store.add_object(tag)
+        # The store's writer: the object is fsynced before the ref points at it (as in Store.commit).
+        store.writer.write(tag.id.decode(), b"tag", tag.as_raw_string())
         store.set_ref(b"refs/tags/" + name.encode(), None, tag.id.decode())
         if prune:
             prune_snapshots(store, now=when)

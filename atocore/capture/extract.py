@@ -188,7 +188,10 @@ def _quote(text: str, limit: int = 600) -> str:
     return "\n".join("> " + line for line in text.splitlines()) or "> (empty)"
 
 
-def candidate_memories(inter: Interaction, known: Known) -> list[tuple[Memory, Candidate]]:
+def candidate_memories(inter: Interaction, known: Known,
+                       redact_patterns: tuple[str, ...] = ()) -> list[tuple[Memory, Candidate]]:
+    from .redact import redact
+
     out = []
     for ex in extractors():
         try:
@@ -196,6 +199,9 @@ def candidate_memories(inter: Interaction, known: Known) -> list[tuple[Memory, C
         except Exception:
             continue
         for cand in cands:
+            # A plugin extractor's text, or a turn stored before a redact pattern was configured,
+            # must not carry a secret onto a review branch.
+            cand.text = redact(cand.text, redact_patterns)
             if known.seen(cand.text):
                 continue
             mem = memory_from_dict({
@@ -211,11 +217,14 @@ def candidate_memories(inter: Interaction, known: Known) -> list[tuple[Memory, C
 def propose_candidates(store, interactions: Iterable[Interaction], known: Known | None = None,
                        dry_run: bool = False, author: str | None = None) -> list[dict]:
     """Propose candidate memories for each turn; return one summary dict per proposal (or would-be one)."""
+    from ..config import load_config
     from ..review import propose
+    from .redact import redact
 
     interactions = list(interactions)
     if not interactions:
         return []
+    patterns = tuple(load_config(store).redact_patterns)
     # A brand-new turn cannot have been reviewed before: skip the history scan for single captures.
     known = known or Known(store, scan_history=len(interactions) > 1)
     results = []
@@ -223,7 +232,7 @@ def propose_candidates(store, interactions: Iterable[Interaction], known: Known 
         rid = review_id_for(inter)
         if rid in known.open_reviews or rid in known.reviewed:
             continue
-        found = candidate_memories(inter, known)
+        found = candidate_memories(inter, known, patterns)
         if not found:
             continue
         summary = {"review": rid, "interaction": inter.id, "source": source_ref(inter),
@@ -232,7 +241,8 @@ def propose_candidates(store, interactions: Iterable[Interaction], known: Known 
             body = (f"Candidate memories extracted from a captured {inter.source} turn "
                     f"(session {inter.session_id}).\nSource turn: {source_ref(inter)}\n\n"
                     + "\n".join(f"- [{m.type}, {c.signal}] {m.text}" for m, c in found)
-                    + f"\n\nPrompt:\n{_quote(inter.prompt)}\n\nResponse:\n{_quote(inter.response)}")
+                    + f"\n\nPrompt:\n{_quote(redact(inter.prompt, patterns))}"
+                    + f"\n\nResponse:\n{_quote(redact(inter.response, patterns))}")
             title = f"Candidate memories from {inter.source} turn {inter.id}"[:180]
             p = propose(store, {m.path: m.dump() for m, _ in found}, title, body=body, kind="memory",
                         author=author, review_id=rid)

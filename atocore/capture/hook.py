@@ -47,6 +47,11 @@ class HttpError(Exception):
         self.status = status
         self.body = body
 
+    @property
+    def retryable(self) -> bool:
+        """Worth keeping the turn for later (server trouble, auth, rate limit); else the data is bad."""
+        return self.status >= 500 or self.status in (401, 403, 404, 408, 429)
+
 
 def home() -> str:
     return os.environ.get("ATOCORE_HOME") or os.path.join(os.path.expanduser("~"), ".atocore")
@@ -202,7 +207,7 @@ def spool_path(source: str) -> str:
 def spool(turns: list[dict], source: str) -> None:
     """Keep turns that could not be delivered; they are sent with the next successful capture."""
     try:
-        from .redact import redact  # secrets never rest on disk in our files either
+        from .redact import redact, redact_value  # secrets never rest on disk in our files either
 
         path = spool_path(source)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -212,6 +217,8 @@ def spool(turns: list[dict], source: str) -> None:
                 for key in ("prompt", "response"):
                     if isinstance(t.get(key), str):
                         t[key] = redact(t[key])
+                if isinstance(t.get("meta"), dict):  # the store redacts meta too; so must the spool
+                    t["meta"] = redact_value(t["meta"])
                 fh.write(json.dumps(t) + "\n")  # ASCII: safe for any text, surrogates included
         log(f"{source}: kept {len(turns)} turn(s) in the spool for later delivery")
     except Exception as exc:
@@ -259,7 +266,7 @@ def flush_spool(source: str, send, deadline: Deadline) -> None:
             try:
                 send(json.loads(line))
             except HttpError as exc:
-                if exc.status >= 500 or exc.status in (401, 403, 404, 408, 429):
+                if exc.retryable:
                     break
                 log(f"{source}: dropped a spooled turn the server refused: {exc}")
             except ValueError:
@@ -335,13 +342,25 @@ def run(name: str, stdin=None, stdout=None) -> int:
     def on_alarm(signum, frame):
         raise HookTimeout(f"time budget of {budget} s used up")
 
-    old = None
-    if hasattr(signal, "setitimer"):
-        old = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, budget)
+    old, armed = None, False
     out = ""
     try:
-        out = _run(name, stdin, deadline)
+        # The timer is disarmed in the inner finally, before any handler runs: an alarm firing
+        # while a handler logs would otherwise escape run() as a traceback and a non-zero exit.
+        try:
+            if hasattr(signal, "setitimer"):
+                try:
+                    old = signal.signal(signal.SIGALRM, on_alarm)
+                    armed = True
+                except ValueError:  # not the main thread: no timer; the deadline still bounds requests
+                    pass
+                else:
+                    signal.setitimer(signal.ITIMER_REAL, budget)
+            out = _run(name, stdin, deadline)
+        finally:
+            if armed:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, old)
     except HookTimeout as exc:
         log(f"{name}: {exc}")
         out = ""
@@ -351,10 +370,6 @@ def run(name: str, stdin=None, stdout=None) -> int:
         else:
             log(f"{name}: {type(exc).__name__}: {exc}")
         out = ""
-    finally:
-        if old is not None:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
     if out:
         try:
             stdout.write(out)
@@ -403,7 +418,7 @@ def _deliver(name: str, turns: list[dict], url: str, token: str, deadline: Deadl
             send(turn)
             server_ok = True
         except HttpError as exc:
-            if exc.status < 500 and exc.status not in (401, 403, 404, 408, 429):
+            if not exc.retryable:
                 log(f"{name}: the server refused a turn: {exc}")  # bad data: keeping it cannot help
                 continue
             log(f"{name}: server error: {exc}")

@@ -26,6 +26,27 @@ from typing import Any, Callable
 
 Turn = dict[str, Any]
 
+MAX_TURN_CHARS = 200_000  # atocore.records.MAX_TURN_CHARS (not imported: keeps the hook light)
+_TRUNCATED = "\n[... truncated by AtoCore capture ...]\n"
+
+
+def truncate_turn(text: str) -> str:
+    """``text`` cut to what a stored turn may hold, keeping its start and its end."""
+    if len(text) <= MAX_TURN_CHARS:
+        return text
+    half = (MAX_TURN_CHARS - len(_TRUNCATED)) // 2
+    return text[:half] + _TRUNCATED + text[-half:]
+
+
+def content_text(content: Any) -> str:
+    """The text of a chat message's ``content``: a string, or the ``text`` blocks of a block list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(b["text"] for b in content
+                         if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str))
+    return ""
+
 
 def _no_turns(_arg: Any) -> list[Turn]:
     return []

@@ -152,7 +152,8 @@ def restore(state, rev: str, dry_run: bool, as_json: bool) -> None:
         click.echo(f"restored {rev}: new main {report['commit'][:12]} (safety snapshot {report['snapshot']})")
         idx = report.get("index") or {}
         if not idx.get("ok"):
-            click.echo(f"index not updated: {idx.get('reason') or idx.get('error')}", err=True)
+            hint = f"; {idx['hint']}" if idx.get("hint") else ""
+            click.echo(f"index not updated: {idx.get('reason') or idx.get('error')}{hint}", err=True)
 
 
 @click.command()

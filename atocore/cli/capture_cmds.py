@@ -33,6 +33,18 @@ def hook(ctx: click.Context, source: str) -> None:
     ctx.exit(run(source))
 
 
+def _edit_settings(edit, project_dir: str | None, user: bool, local: bool, **kw) -> dict:
+    """``edit(path, **kw)`` (the plugin's install or uninstall) on the settings file the flags name."""
+    if project_dir and user:
+        raise click.UsageError("choose one of --project DIR and --user")
+    from atocore_claude_code.install import settings_path
+
+    try:
+        return edit(settings_path(project_dir, user=user or not project_dir, local=local), **kw)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _openclaw_dir():
     from pathlib import Path
 
@@ -69,15 +81,9 @@ def install(integration: str, project_dir: str | None, local: bool, user: bool, 
             for step in report["steps"]:
                 click.echo(f"  - {step}")
         return
-    if project_dir and user:
-        raise click.UsageError("choose one of --project DIR and --user")
-    from atocore_claude_code.install import install as do_install, settings_path
+    from atocore_claude_code.install import install as do_install
 
-    path = settings_path(project_dir, user=user or not project_dir, local=local)
-    try:
-        report = do_install(path, command=command, url=url)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    report = _edit_settings(do_install, project_dir, user, local, command=command, url=url)
     if as_json:
         echo_json(report)
     else:
@@ -97,13 +103,9 @@ def uninstall(integration: str, project_dir: str | None, local: bool, user: bool
     if integration == "openclaw":
         click.echo("Remove it with: openclaw plugins uninstall atocore (and drop plugins.entries.atocore).")
         return
-    from atocore_claude_code.install import settings_path, uninstall as do_uninstall
+    from atocore_claude_code.install import uninstall as do_uninstall
 
-    path = settings_path(project_dir, user=user or not project_dir, local=local)
-    try:
-        report = do_uninstall(path)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    report = _edit_settings(do_uninstall, project_dir, user, local)
     if as_json:
         echo_json(report)
     else:

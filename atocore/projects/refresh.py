@@ -9,7 +9,6 @@ writer lock); a second one gets ``Busy("refresh in progress ...")`` unless it as
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -21,6 +20,7 @@ from ..errors import Busy, ValidationError
 from ..records import Project
 from ..store import Store
 from ..store.lock import try_lock
+from ..store.objects import object_id
 from .globs import matches
 from .registry import get_project, projects
 
@@ -55,12 +55,6 @@ class RefreshReport:
         return {"project": self.project, "commit": self.commit, "added": self.added, "changed": self.changed,
                 "removed": self.removed, "unchanged": self.unchanged, "skipped": self.skipped,
                 "skipped_counts": self.skipped_counts, "index": self.index, "seconds": round(self.seconds, 3)}
-
-
-def blob_id(data: bytes) -> str:
-    h = hashlib.sha1(b"blob %d\0" % len(data))
-    h.update(data)
-    return h.hexdigest()
 
 
 def _classify(data: bytes) -> str | None:
@@ -150,7 +144,7 @@ def stage_project(store: Store, proj: Project, author: str | None = None,
         old = existing.get(path)
         if old is None:
             report.added.append(rel)
-        elif old != blob_id(data):
+        elif old != object_id(b"blob", data):
             report.changed.append(rel)
         else:
             report.unchanged += 1

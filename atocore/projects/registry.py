@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 
 from ..errors import NotFound, ValidationError
 from ..ids import check_slug
-from ..records import Project, SourceRoot, now_iso, parse_project, project_from_dict, project_path
+from ..records import Project, now_iso, parse_project, project_from_dict, project_path
 from ..store import Store
 
 PROJECTS_PREFIX = "projects/"
@@ -211,10 +211,6 @@ def update_project(store: Store, project_id: str, *, name: str | None = None, de
         raise ValidationError("update", "nothing to change: the registration already says exactly this")
     return _propose(store, new, f"Update project {proj.id}", f"Refine the registration of {proj.id}.",
                     approve, author, reviewer)
-
-
-def source_roots(proj: Project) -> list[SourceRoot]:
-    return list(proj.sources)
 
 
 __all__ = ["projects", "list_projects", "get_project", "register_project", "update_project", "project_path"]

@@ -381,7 +381,8 @@ class Generation:
         self._exact_cache.clear()
 
     def unembedded_count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM unembedded").fetchone()[0]
+        with self._sql_lock:  # status() asks while searches share the connection
+            return self.db.execute("SELECT count(*) FROM unembedded").fetchone()[0]
 
     def unembedded_rows(self) -> list[tuple[int, str, str]]:
         keys = [k for (k,) in self.db.execute("SELECT key FROM unembedded ORDER BY key")]
@@ -437,6 +438,14 @@ class Generation:
             self.db.execute("DELETE FROM invalid WHERE path = ?", (path,))
         else:
             self.db.execute("INSERT OR REPLACE INTO invalid VALUES (?, ?)", (path, error))
+
+    def commit_writes(self, writer, invalid: dict[str, str | None]) -> None:
+        """Record the files that failed validation, then commit tantivy and the SQL transaction."""
+        for path, error in invalid.items():
+            self.set_invalid(path, error)
+        writer.commit()
+        writer.wait_merging_threads()
+        self.db.execute("COMMIT")
 
     def invalid(self) -> list[dict]:
         with self._sql_lock:

@@ -175,7 +175,7 @@ class Retriever:
         cfg = self._config(head)
         emb = self._get_embedder(self._model_name(cfg))
         model_id = emb.model_id if emb else None
-        chunking = [cfg.chunk_max_chars, cfg.chunk_overlap_chars] if cfg else [1200, 150]
+        chunking = list(_chunking(cfg))
         if force:
             return _Plan("rebuild", "requested", head)
         if gen is None:
@@ -341,7 +341,7 @@ class Retriever:
             self._fresh_open_only()
             gen = self._gen
         head = self.store.head()
-        name = self._model_name(self._config(head) if head else None)
+        name = self._model_name(self._config(head))
         emb = self._get_embedder(name)
         meta = gen.meta if gen else {}
         degraded = emb is None or gen is None or gen.vectors is None or meta.get("model") != emb.model_id
@@ -352,7 +352,8 @@ class Retriever:
             "commit": meta.get("commit"), "head": head, "stale": meta.get("commit") != head,
             "model": name, "model_id": emb.model_id if emb else None, "index_model": meta.get("model"),
             "degraded": degraded, "degraded_reason": reason, "schema": SCHEMA_VERSION,
-            "counts": gen.counts() if gen else {"chunk": 0, "memory": 0, "state": 0, "total": 0},
+            # under the read lock: an in-place update changes the counters while we iterate them
+            "counts": _read(gen, gen.counts) if gen else {"chunk": 0, "memory": 0, "state": 0, "total": 0},
             "size_bytes": self._size(gen), "path": str(gen.folder) if gen else None,
             "invalid": _read(gen, gen.invalid) if gen else [], "building": self._building,
             "unembedded": unembedded,
@@ -409,11 +410,7 @@ class Retriever:
                     gen.add_vectors([k for k, _, _ in pending], pending_vecs)
                     gen.db.execute("DELETE FROM unembedded")
                 gen.add(writer, new_chunks, vecs)
-                for path, err in invalid.items():
-                    gen.set_invalid(path, err)
-                writer.commit()
-                writer.wait_merging_threads()
-                gen.db.execute("COMMIT")
+                gen.commit_writes(writer, invalid)
             except BaseException:
                 try:
                     gen.db.execute("ROLLBACK")
@@ -439,7 +436,7 @@ class Retriever:
             emb = self._embedder
             name = f"gen-{new_ulid().lower()}"
             folder = self.index_dir / name
-            chunking = [cfg.chunk_max_chars, cfg.chunk_overlap_chars] if cfg else [1200, 150]
+            chunking = list(_chunking(cfg))
             gen = Generation.create(folder, plan.head, emb.model_id if emb else None, emb.dims if emb else None)
             gen.meta["chunking"] = chunking
             try:
@@ -454,13 +451,13 @@ class Retriever:
             tmp.write_text(name + "\n")
             os.replace(tmp, self.index_dir / "CURRENT")
             self._seen_stamp = self._current_stamp()
-            old = self._gen
+            # in-flight searches keep their reference to the old generation; its files stay
+            # readable until it is closed
             self._swap_in(gen, name)
             self._last_error = None
             for p in self.index_dir.glob("gen-*"):  # old generations, and debris of crashed builds
                 if p.name != name:
                     remove_folder(p)
-            del old  # in-flight searches keep their reference; files stay readable until closed
             if emb is not None:
                 emb.forget_words()  # the build's word cache is large; queries refill what they need
             _release_memory()
@@ -493,17 +490,13 @@ def _read(gen: Generation, fn: Callable[[], Any]) -> Any:
         return fn()
 
 
-class _nullctx:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *a):
-        return False
+def _chunking(cfg) -> tuple[int, int]:
+    """(max chars, overlap) of the store config, or the defaults when main has no commit yet."""
+    return (cfg.chunk_max_chars, cfg.chunk_overlap_chars) if cfg else (1200, 150)
 
 
 def _file_chunks(path: str, raw: bytes, cfg) -> tuple[list[Chunk], str | None]:
-    max_chars = cfg.chunk_max_chars if cfg else 1200
-    overlap = cfg.chunk_overlap_chars if cfg else 150
+    max_chars, overlap = _chunking(cfg)
     try:
         return chunks_for_file(path, raw, max_chars, overlap), None
     except ValidationError as exc:
@@ -632,11 +625,7 @@ def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | 
             w.join()
         if failure:
             raise failure[0]
-        for path, err in invalid.items():
-            gen.set_invalid(path, err)
-        writer.commit()
-        writer.wait_merging_threads()
-        gen.db.execute("COMMIT")
+        gen.commit_writes(writer, invalid)
     except BaseException:
         failure.append(RuntimeError("stopped"))
         if graph is not None:
@@ -671,10 +660,12 @@ class _Progress:
     def __init__(self, enabled: bool, files: int):
         self._p = None
         if enabled:
+            from rich.console import Console
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+            # stderr, the stream _show_progress checked: stdout may be a JSON answer or the MCP wire
             self._p = Progress(SpinnerColumn(), TextColumn("indexing: {task.fields[chunks]} chunks"),
-                               TimeElapsedColumn(), transient=True)
+                               TimeElapsedColumn(), transient=True, console=Console(stderr=True))
             self._task = self._p.add_task("index", total=None, chunks=0)
             self._p.start()
 

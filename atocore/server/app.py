@@ -52,9 +52,6 @@ class _DeferredIndex:
         self._service.poke()
         return {"deferred": True}
 
-    def status(self) -> dict:
-        return self._service.retriever.status()
-
 
 def create_app(store_path: str, token: str | None = None, watch_interval: float = 0.2,
                max_body: int = DEFAULT_MAX_BODY, start_watcher: bool = True, hold_lock: bool = True) -> FastAPI:
@@ -196,8 +193,9 @@ def create_app(store_path: str, token: str | None = None, watch_interval: float 
     def refresh(req: RefreshRequest = Body(RefreshRequest())) -> JSON:
         from ..projects.refresh import refresh as do_refresh
 
-        reports = do_refresh(service.store, _project(req.project), retriever=service.retriever_or_none() or None,
-                             wait=req.wait, update_index=service.retriever_or_none() is not None)
+        retriever = service.retriever_or_none()
+        reports = do_refresh(service.store, _project(req.project), retriever=retriever, wait=req.wait,
+                             update_index=retriever is not None)
         service.poke()
         return JSON([r.to_dict() for r in reports])
 

@@ -81,8 +81,6 @@ class Service:
         """The retriever if its index can answer now (not while a first build is running)."""
         return self.retriever_or_none() if self.index_ready else None
 
-    # ------------------------------------------------------------------ watcher
-
     # ------------------------------------------------------------------ main's head, watched
 
     def refresh_head(self) -> str | None:

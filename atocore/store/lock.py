@@ -19,6 +19,7 @@ from ..errors import Busy
 _thread_locks: dict[str, threading.RLock] = {}
 _guard = threading.Lock()
 _held = threading.local()
+_RETRY = "try again shortly (if it persists, look for a stuck atocore process holding it)"
 
 
 def _thread_lock(path: Path) -> threading.RLock:
@@ -30,7 +31,7 @@ def _thread_lock(path: Path) -> threading.RLock:
 def file_lock(path: Path, timeout: float | None = 60.0, what: str = "the store") -> Iterator[None]:
     """Hold an exclusive lock on ``path``; re-entrant within one thread."""
     key = str(path)
-    depth = getattr(_held, key, 0) if hasattr(_held, key) else 0
+    depth = getattr(_held, key, 0)
     if depth:  # re-entry from the same thread: already exclusive
         setattr(_held, key, depth + 1)
         try:
@@ -41,7 +42,7 @@ def file_lock(path: Path, timeout: float | None = 60.0, what: str = "the store")
     tlock = _thread_lock(path)
     deadline = None if timeout is None else time.monotonic() + timeout
     if not tlock.acquire(timeout=-1 if timeout is None else timeout):
-        raise Busy(f"{what} is busy: another writer held the lock for more than {timeout:.0f} s")
+        raise Busy(f"{what} is busy: another writer held the lock for more than {timeout:g} s; {_RETRY}")
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -51,7 +52,8 @@ def file_lock(path: Path, timeout: float | None = 60.0, what: str = "the store")
                     break
                 except BlockingIOError:
                     if deadline is not None and time.monotonic() > deadline:
-                        raise Busy(f"{what} is busy: another process held the lock for more than {timeout:.0f} s") from None
+                        raise Busy(f"{what} is busy: another process held the lock for more than {timeout:g} s; "
+                                   f"{_RETRY}") from None
                     time.sleep(0.001)
             setattr(_held, key, 1)
             try:

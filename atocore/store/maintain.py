@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from .lock import try_lock
+from .lock import file_lock, try_lock
 from .objects import ensure_fanout
 
 MAINTENANCE_LOCK = "maintenance.lock"
@@ -125,8 +125,6 @@ def wait_for_idle_then_pack(store_path: Path) -> int:
 
 def pack(store_path: Path, full: bool = False, timeout: float = 600) -> dict:
     """Repack now (waits for a running background repack first); returns before/after figures."""
-    from .lock import file_lock
-
     if shutil.which("git") is None:
         return {"packed": False, "reason": "git is not installed"}
     objects_dir = store_path / "objects"
@@ -142,8 +140,6 @@ def pack(store_path: Path, full: bool = False, timeout: float = 600) -> dict:
 
 def wait_idle(store_path: Path, timeout: float = 120) -> None:
     """Block until no background repack is running (tests, backups, shutdown)."""
-    from .lock import file_lock
-
     with file_lock(store_path / MAINTENANCE_LOCK, timeout, what="store maintenance"):
         pass
 

@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 from dulwich.diff_tree import tree_changes
 from dulwich.errors import NotGitRepository
 from dulwich.objects import Blob, Commit, ShaFile, Tree
-from dulwich.objectspec import parse_commit
+from dulwich.objectspec import AmbiguousShortId, parse_commit
 from dulwich.repo import Repo
 
 from ..errors import Conflict, NotFound, StoreError, ValidationError
@@ -87,6 +87,20 @@ def _check_store_path(path: str) -> bytes:
     return path.encode()
 
 
+def _unknown_rev(rev: str) -> NotFound:
+    return NotFound(f"revision {rev!r} not found in the store: give a commit sha, a branch, a tag (e.g. "
+                    "backup/<timestamp>) or one of those with ~N / ^N ('atocore log' lists commits)")
+
+
+def _lru_put(cache: OrderedDict, key, value, limit: int) -> None:
+    cache[key] = value
+    while len(cache) > limit:
+        try:
+            cache.popitem(last=False)
+        except KeyError:  # emptied by another thread meanwhile; harmless
+            break
+
+
 class Store:
     """A store at ``path`` (a bare git repository with ``main`` as truth)."""
 
@@ -99,7 +113,8 @@ class Store:
                              f"create one with 'atocore init {path}'") from None
         if not self.repo.bare:
             self.repo.close()
-            raise StoreError(f"{self.path} is a git work tree, not an AtoCore store")
+            raise StoreError(f"{self.path} is a git work tree, not an AtoCore store; point at a store made by "
+                             "'atocore init PATH' (a bare repository)")
         # Close pack files when the handle goes away or the interpreter exits (dulwich's own
         # __del__ otherwise prints noise at shutdown once the store has packs).
         weakref.finalize(self, self.repo.close)
@@ -131,19 +146,22 @@ class Store:
             raise ValidationError("rev", "is empty")
         m = _REV_RE.match(rev)
         if m is None:
-            raise NotFound(f"revision {rev!r} not found in the store")
+            raise _unknown_rev(rev)
         try:
             sha = parse_commit(self.repo, m.group(1).encode()).id.decode()
-            for op, num in _REV_STEP.findall(m.group(2)):
-                n = 1 if num == "" else int(num)
-                if op == "~":
-                    for _ in range(n):
-                        sha = self._commit(sha).parents[0].decode()
-                elif n:
-                    sha = self._commit(sha).parents[n - 1].decode()
-            return sha
-        except (KeyError, ValueError, NotImplementedError, IndexError, NotFound):
-            raise NotFound(f"revision {rev!r} not found in the store") from None
+        except AmbiguousShortId:
+            raise ValidationError("rev", f"{rev!r} matches more than one object; give more of the sha") from None
+        except (KeyError, ValueError, NotImplementedError, NotFound):
+            raise _unknown_rev(rev) from None
+        for op, num in _REV_STEP.findall(m.group(2)):
+            n = 1 if num == "" else int(num)
+            for k in ([1] * n if op == "~" else [n] if n else []):  # ~N: N first parents; ^N: the N-th
+                parents = self._commit(sha).parents
+                if len(parents) < k:
+                    have = "no parent" if not parents else f"only {len(parents)} parent(s)"
+                    raise NotFound(f"revision {rev!r} not found in the store: {sha[:12]} has {have}")
+                sha = parents[k - 1].decode()
+        return sha
 
     def _raw(self, sha: str) -> tuple[int, bytes]:
         """(type number, raw content) of any object: loose first (one open), then packs."""
@@ -174,12 +192,7 @@ class Store:
             tree = self._object(sha)
             if not isinstance(tree, Tree):
                 raise StoreError(f"{sha!r} is not a tree")
-            self._trees[sha] = tree
-            while len(self._trees) > 256:
-                try:
-                    self._trees.popitem(last=False)
-                except KeyError:
-                    break
+            _lru_put(self._trees, sha, tree, 256)
         else:
             try:
                 self._trees.move_to_end(sha)
@@ -367,23 +380,13 @@ class Store:
         return tree
 
     def _cache_raw_tree(self, sha: str, tree: RawTree) -> None:
-        self._raw_trees[sha] = tree
-        while len(self._raw_trees) > 16:  # a 10,000-entry tree is ~1.5 MB in memory
-            try:
-                self._raw_trees.popitem(last=False)
-            except KeyError:
-                break
+        _lru_put(self._raw_trees, sha, tree, 16)  # a 10,000-entry tree is ~1.5 MB in memory
 
     def _tree_of(self, commit: str) -> str:
         tree = self._commit_trees.get(commit)
         if tree is None:
             tree = self._commit(commit).tree.decode()
-            self._commit_trees[commit] = tree
-            while len(self._commit_trees) > 256:
-                try:
-                    self._commit_trees.popitem(last=False)
-                except KeyError:
-                    break
+            _lru_put(self._commit_trees, commit, tree, 256)
         return tree
 
     def build_tree(self, base_tree: str | bytes | None, changes: Mapping[str, bytes | None]
@@ -504,7 +507,7 @@ class Store:
             raise Conflict(f"{ref.decode()} moved while writing; nothing was changed, try again")
         if self.strict_durability:
             self._fsync_dir(self.path / os.path.dirname(ref.decode()))
-        self._commit_trees[commit_id] = tree_id
+        _lru_put(self._commit_trees, commit_id, tree_id, 256)
         try:
             # a cheap check; packs loose objects in the background when they pile up
             if maybe_pack(self.path, self.writer.written):

@@ -21,12 +21,11 @@ import os
 import re
 
 import atocore
-from atocore.capture.sources import CaptureSource
+from atocore.capture.sources import CaptureSource, content_text, truncate_turn
 
 SOURCE = "claude-code"
 MAX_ADDITIONAL_CONTEXT = 10_000  # Claude Code's cap for additionalContext
 CONTEXT_BUDGET = 8_000  # what we ask the server for; leaves room for the wrapper
-MAX_TURN_CHARS = 200_000  # atocore.records.MAX_TURN_CHARS (not imported: keeps the hook light)
 TAIL_STEPS = (256 * 1024, 4 * 1024 * 1024, 16 * 1024 * 1024)  # transcript bytes scanned from the end
 TAG = "atocore-context"  # our supplement is wrapped in <atocore-context>...</atocore-context>
 
@@ -41,14 +40,6 @@ _NOT_A_PROMPT = ("[Request interrupted by user", "[Request cancelled")
 
 def clean_user_text(text: str) -> str:
     return _INJECTED.sub("", text).strip()
-
-
-def _truncate(text: str) -> str:
-    if len(text) <= MAX_TURN_CHARS:
-        return text
-    marker = "\n[... truncated by AtoCore capture ...]\n"
-    half = (MAX_TURN_CHARS - len(marker)) // 2
-    return text[:half] + marker + text[-half:]
 
 
 def user_prompt_text(entry: dict) -> str | None:
@@ -79,13 +70,7 @@ def assistant_text(entry: dict) -> str:
     if entry.get("type") != "assistant" or entry.get("isSidechain"):
         return ""
     msg = entry.get("message")
-    content = msg.get("content") if isinstance(msg, dict) else None
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(b["text"] for b in content
-                         if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str))
-    return ""
+    return content_text(msg.get("content") if isinstance(msg, dict) else None)
 
 
 def _parse_lines(blob: bytes) -> list[dict]:
@@ -157,7 +142,7 @@ def parse_hook_payload(payload: dict) -> list[dict]:
     if isinstance(last, str) and last.strip():
         reply = last  # the transcript may lag behind the Stop event (hooks reference)
     prompt = user_prompt_text(entry) if entry else ""
-    prompt, reply = _truncate(prompt or ""), _truncate(reply or "")
+    prompt, reply = truncate_turn(prompt or ""), truncate_turn(reply or "")
     if not prompt.strip() and not reply.strip():
         return []
     turn = {"source": SOURCE, "session_id": session, "prompt": prompt, "response": reply,
@@ -183,8 +168,8 @@ def parse_transcript(path: str) -> list[dict]:
         prompt = user_prompt_text(current) or ""
         reply = "\n\n".join(r for r in replies if r.strip())
         session = current.get("sessionId") or os.path.splitext(os.path.basename(path))[0]
-        turn = {"source": SOURCE, "session_id": str(session), "prompt": _truncate(prompt),
-                "response": _truncate(reply), "meta": _meta({"hook_event_name": "import"}, current)}
+        turn = {"source": SOURCE, "session_id": str(session), "prompt": truncate_turn(prompt),
+                "response": truncate_turn(reply), "meta": _meta({"hook_event_name": "import"}, current)}
         if isinstance(current.get("uuid"), str):
             turn["id"] = "cc-" + current["uuid"]
         if isinstance(current.get("timestamp"), str):

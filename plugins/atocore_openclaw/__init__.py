@@ -23,28 +23,10 @@ import os
 import re
 
 import atocore
-from atocore.capture.sources import CaptureSource
+from atocore.capture.sources import CaptureSource, content_text, truncate_turn
 
 SOURCE = "openclaw"
-MAX_TURN_CHARS = 200_000
 _INJECTED = re.compile(r"<(atocore-context|relevant-memories)\b[^>]*>.*?(?:</\1>|\Z)", re.DOTALL | re.IGNORECASE)
-
-
-def _text(content) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(b["text"] for b in content
-                         if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str))
-    return ""
-
-
-def _truncate(text: str) -> str:
-    if len(text) <= MAX_TURN_CHARS:
-        return text
-    marker = "\n[... truncated by AtoCore capture ...]\n"
-    half = (MAX_TURN_CHARS - len(marker)) // 2
-    return text[:half] + marker + text[-half:]
 
 
 def clean_user_text(text: str) -> str:
@@ -62,11 +44,11 @@ def parse_transcript(path: str) -> list[dict]:
     def close() -> None:
         if current is None:
             return
-        prompt = clean_user_text(_text(current["message"].get("content")))
+        prompt = clean_user_text(content_text(current["message"].get("content")))
         reply = "\n\n".join(r for r in replies if r.strip())
         if not prompt and not reply:
             return
-        turn = {"source": SOURCE, "session_id": session_id, "prompt": _truncate(prompt), "response": _truncate(reply),
+        turn = {"source": SOURCE, "session_id": session_id, "prompt": truncate_turn(prompt), "response": truncate_turn(reply),
                 "meta": {k: v for k, v in {"cwd": cwd, "entry_id": current.get("id"), "event": "import"}.items() if v}}
         if isinstance(current.get("id"), str) and current["id"]:
             turn["id"] = "oc-" + current["id"]  # idempotent by message id
@@ -92,11 +74,11 @@ def parse_transcript(path: str) -> list[dict]:
             if entry.get("type") != "message" or not isinstance(msg, dict):
                 continue
             role = msg.get("role")
-            if role == "user" and clean_user_text(_text(msg.get("content"))):
+            if role == "user" and clean_user_text(content_text(msg.get("content"))):
                 close()
                 current, replies = entry, []
             elif role == "assistant" and current is not None:
-                replies.append(_text(msg.get("content")))
+                replies.append(content_text(msg.get("content")))
     close()
     return turns
 
