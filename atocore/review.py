@@ -315,12 +315,22 @@ def _branch_view_after(store: Store, rid: str, ref: bytes, head: str, main: str 
                     main=store.head(), paths=[ch.path for ch in changes], changes=changes, commits=1, body=body)
 
 
-def approve_review(store: Store, review_id: str, reviewer: str | None) -> str:
-    """Merge the review into main (one merge commit with a ``Reviewed-by:`` trailer); return main's sha."""
+def approve_review(store: Store, review_id: str, reviewer: str | None, expect_head: str | None = None) -> str:
+    """Merge the review into main (one merge commit with a ``Reviewed-by:`` trailer); return main's sha.
+
+    ``expect_head`` (a sha or its prefix, as ``review show`` prints it) makes sure what is merged is
+    what the reviewer read: a branch that received new commits since is refused, not merged.
+    """
     who = reviewer or author_from_env()
     _check_author(who)
     with store.lock():
         p = get_review(store, review_id)
+        if expect_head is not None:
+            wanted = expect_head.strip().lower()
+            if len(wanted) < 7 or not p.head.startswith(wanted):
+                raise Conflict(f"review {p.id} is at {p.head[:12]}, not {expect_head!r} (it changed since you read "
+                               f"it, or the sha is shorter than 7 characters): run 'atocore review show {p.id}' "
+                               "again, then approve with its new head")
         if p.main is not None and p.base == p.head:
             # already merged (e.g. a crash between the merge and the branch deletion): tidy up
             store.set_ref(p.ref.encode(), p.head, None)

@@ -255,3 +255,29 @@ def test_approve_leaves_open_a_branch_that_got_new_commits_during_the_merge(stor
     assert store.head() == sha and store.read("notes/a.md") == b"a\n"
     assert store.read("notes/b.md") is None  # never reviewed: not merged ...
     assert get_review(store, p.id).paths == ["notes/b.md"]  # ... and still open for review
+
+
+def test_approve_with_head_refuses_a_branch_that_moved_since_it_was_read(store, clone):
+    git("checkout", "-q", "-b", "review/pat-focus", cwd=clone)
+    (clone / "memories").mkdir(exist_ok=True)
+    (clone / "memories" / "pat-focus.md").write_text(_memory_file("pat-focus", "Focus is at 1200 mm."))
+    git("add", "-A", cwd=clone)
+    git("commit", "-q", "-m", "Focus fact", cwd=clone)
+    git("push", "-q", "origin", "review/pat-focus", cwd=clone)
+    seen = get_review(store, "pat-focus").head  # what the reviewer read
+
+    # a later commit lands on the branch before the reviewer approves
+    (clone / "memories" / "pat-extra.md").write_text(_memory_file("pat-extra", "Unreviewed extra."))
+    git("add", "-A", cwd=clone)
+    git("commit", "-q", "-m", "Sneak in another", cwd=clone)
+    git("push", "-q", "origin", "review/pat-focus", cwd=clone)
+
+    main0 = store.head()
+    with pytest.raises(Conflict, match="changed since you read it"):
+        approve_review(store, "pat-focus", BOB, expect_head=seen[:12])
+    assert store.head() == main0 and list_memories(store) == []  # nothing merged
+    with pytest.raises(Conflict, match="shorter than 7"):
+        approve_review(store, "pat-focus", BOB, expect_head=seen[:4])
+    head = get_review(store, "pat-focus").head
+    approve_review(store, "pat-focus", BOB, expect_head=head[:12])
+    assert sorted(m.id for m in list_memories(store)) == ["pat-extra", "pat-focus"]

@@ -426,17 +426,21 @@ def review_show(st: CliState, review_id: str, as_json: bool) -> None:
         click.echo(f"note: main also changed {path}; the entries merge key by key (no conflict)")
     click.echo("")
     click.echo(_diff_text(st.store, p))
+    if not (p.problems or p.conflicts):
+        click.echo(f"\napprove exactly this with: atocore review approve {p.id} --head {p.head[:12]}")
 
 
 @review.command("approve")
 @click.argument("review_id")
 @click.option("--reviewer", help="Who approves, as 'Name <email>' (default: $ATOCORE_AUTHOR).")
+@click.option("--head", "expect_head", metavar="SHA",
+              help="Only approve if the branch is still at SHA (the head 'review show' printed).")
 @pass_state
-def review_approve(st: CliState, review_id: str, reviewer: str | None) -> None:
+def review_approve(st: CliState, review_id: str, reviewer: str | None, expect_head: str | None) -> None:
     """Merge a proposal into main with a Reviewed-by trailer."""
     from ..review import approve_review
 
-    sha = approve_review(st.store, review_id, reviewer)
+    sha = approve_review(st.store, review_id, reviewer, expect_head=expect_head)
     click.echo(f"Approved {review_id}; main is now {sha[:12]}")
 
 

@@ -246,7 +246,7 @@ def create_app(store_path: str, token: str | None = None, watch_interval: float 
     def reviews_approve(review_id: str, req: ApproveRequest = Body(ApproveRequest())) -> JSON:
         from ..review import approve_review
 
-        sha = approve_review(service.store, review_id, req.reviewer)
+        sha = approve_review(service.store, review_id, req.reviewer, expect_head=req.head)
         service.poke()
         return JSON({"id": review_id, "status": "approved", "main": sha})
 

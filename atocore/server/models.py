@@ -62,6 +62,8 @@ class RefreshRequest(_Body):
 
 class ApproveRequest(_Body):
     reviewer: Optional[str] = Field(None, max_length=200, description="'Name <email>'")
+    head: Optional[str] = Field(None, min_length=7, max_length=64, pattern="^[0-9a-fA-F]+$",
+                                description="Only approve if the review branch is still at this sha (prefix)")
 
 
 class RejectRequest(_Body):
