@@ -603,8 +603,7 @@ def validate_path(path: str, raw: bytes) -> object | None:
     if path.startswith("interactions/") and path.endswith(".jsonl"):
         return parse_interactions(raw, path)
     if path == "atocore.yaml":
-        data = _yaml_load(decode_text(raw, path), path)
-        if not isinstance(data, dict):
-            raise ValidationError(path, "must be a mapping")
-        return data
+        from .config import validate_config  # the same schema as at start-up
+
+        return validate_config(raw)
     return None

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import stat
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from dulwich.graph import find_merge_base
 
+from . import gate
 from .errors import Conflict, NotFound, ValidationError
 from .ids import new_ulid
 from .records import ProjectState, now_iso, parse_memory, parse_state, validate_path
@@ -29,7 +29,7 @@ from .store.repo import _check_author, _check_store_path, author_from_env
 REVIEW_KINDS = ("change", "state", "project", "memory", "config")
 _REVIEW_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 _TRAILER_RE = re.compile(r"^(Review-Kind|Review-Id):\s*(.+)$", re.MULTILINE)
-PROTECTED_PATHS = ("atocore.yaml",)
+PROTECTED_PATHS = gate.PROTECTED_PATHS
 
 
 @dataclass
@@ -104,26 +104,9 @@ def _problem(path: str, exc: Exception) -> str:
 
 
 def validate_changes(store: Store, changes: Mapping[str, tuple[int | None, bytes | None]]) -> list[str]:
-    """Problems with a set of changed files ``{path: (mode, content or None)}``; [] if all good."""
-    problems = []
-    for path, (mode, content) in sorted(changes.items()):
-        try:
-            _check_store_path(path)
-        except ValidationError as exc:
-            problems.append(str(exc))
-            continue
-        if mode is not None and not stat.S_ISREG(mode):
-            problems.append(f"{path}: must be a regular file (symlinks and submodules are not allowed)")
-            continue
-        if content is None:
-            if path in PROTECTED_PATHS:
-                problems.append(f"{path}: the store configuration cannot be deleted")
-            continue
-        try:
-            validate_path(path, content)
-        except ValidationError as exc:
-            problems.append(_problem(path, exc))
-    return problems
+    """Problems with a set of changed files ``{path: (mode, content or None)}``; [] if all good
+    (the gate's net-change rules: layout, modes, schema, the protected configuration)."""
+    return gate.net_problems(store, changes)
 
 
 def _append_only_problems(store: Store, changes: list[Change], files: Mapping[str, bytes | None]) -> list[str]:
@@ -167,18 +150,31 @@ def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
         return p
     base_tree = store._commit(base).tree if base else None
     head_tree = store._commit(head).tree
+    # The gate checks every commit of the branch first (sizes from object headers), so nothing
+    # refused is read whole: a 100 MB file is reported, never loaded.
+    limits = gate.limits_of(store)
+    verdict = gate.check_branch(store, head, main, limits)
     found: dict[str, tuple[int | None, bytes | None]] = {}
-    for path, old_sha, new_sha, mode in store.tree_changes(base_tree, head_tree):
-        p.changes.append(Change(path, old_sha, new_sha))
-        content = None
-        if new_sha is not None and mode is not None and stat.S_ISREG(mode):
-            content = store.read_blob(new_sha)
-        found[path] = (mode, content)
-        p.files[path] = content
+    try:
+        for path, old_sha, new_sha, mode in store.tree_changes(base_tree, head_tree):
+            p.changes.append(Change(path, old_sha, new_sha))
+            content = None
+            if new_sha is not None and mode == gate.FILE_MODE:
+                size = verdict.sizes.get(new_sha)
+                if size is None or size <= limits.max_file_bytes:
+                    content = store.read_blob(new_sha)
+                else:
+                    p.files[path] = f"(not shown: {size} bytes, over the cap)".encode()
+            found[path] = (mode, content)
+            p.files.setdefault(path, content)
+    except Exception as exc:  # noqa: BLE001 - malformed trees: the gate has said why
+        p.problems.append(f"the branch's folders cannot be compared with main ({type(exc).__name__})")
     p.paths = [c.path for c in p.changes]
-    if not p.changes:
+    if not p.changes and not verdict.problems:
         p.problems.append("the branch changes no files")
-    p.problems.extend(validate_changes(store, found))
+    for problem in verdict.problems + validate_changes(store, found):
+        if problem not in p.problems:
+            p.problems.append(problem)
     p.problems.extend(_append_only_problems(store, p.changes, p.files))
     if main is not None and base != main:
         ours = {c.path: c.new for c in store.diff(base, main)}
@@ -280,6 +276,7 @@ def propose(store: Store, changes: Mapping[str, bytes | None], title: str, body:
                 raise ValidationError(where, exc.message, exc.allowed) from None
         elif path in PROTECTED_PATHS:
             raise ValidationError(path, "the store configuration cannot be deleted")
+    gate.require_ok(gate.check_files(store, changes), "the proposal")
     appended = [Change(path, store.blob_id(path), None) for path in changes if path.startswith("interactions/")]
     bad = _append_only_problems(store, [c for c in appended if c.old], changes)
     if bad:

@@ -240,21 +240,21 @@ def test_proposals_cannot_rewrite_captured_interactions(store):
 
 
 def test_approve_leaves_open_a_branch_that_got_new_commits_during_the_merge(store, monkeypatch):
-    p = propose(store, {"notes/a.md": b"a\n"}, "Add a")
+    p = propose(store, {"sources/optics/a.md": b"a\n"}, "Add a")
     real_commit = store.commit
 
     def commit_then_push(*args, **kwargs):
         sha = real_commit(*args, **kwargs)
         # someone's `git push` lands on the review branch meanwhile (it takes no AtoCore lock)
-        real_commit({"notes/b.md": b"b\n"}, "Add b too", ref=p.ref.encode())
+        real_commit({"sources/optics/b.md": b"b\n"}, "Add b too", ref=p.ref.encode())
         return sha
 
     monkeypatch.setattr(store, "commit", commit_then_push)
     sha = approve_review(store, p.id, BOB)
     monkeypatch.undo()
-    assert store.head() == sha and store.read("notes/a.md") == b"a\n"
-    assert store.read("notes/b.md") is None  # never reviewed: not merged ...
-    assert get_review(store, p.id).paths == ["notes/b.md"]  # ... and still open for review
+    assert store.head() == sha and store.read("sources/optics/a.md") == b"a\n"
+    assert store.read("sources/optics/b.md") is None  # never reviewed: not merged ...
+    assert get_review(store, p.id).paths == ["sources/optics/b.md"]  # ... and still open for review
 
 
 def test_approve_with_head_refuses_a_branch_that_moved_since_it_was_read(store, clone):

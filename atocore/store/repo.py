@@ -29,6 +29,7 @@ from ..errors import Conflict, NotFound, StoreError, ValidationError
 from .lock import file_lock
 from .maintain import maybe_pack
 from .objects import LooseWriter, RawTree, object_id, read_loose
+from .paths import path_problem, printable
 
 MAIN = b"refs/heads/main"
 REVIEW_PREFIX = b"refs/heads/review/"
@@ -81,9 +82,9 @@ def _check_author(author: str) -> bytes:
 
 
 def _check_store_path(path: str) -> bytes:
-    parts = path.split("/")
-    if not path or path.startswith("/") or any(p in ("", ".", "..", ".git") for p in parts):
-        raise ValidationError("path", f"{path!r} is not a safe path inside the store")
+    why = path_problem(path)
+    if why:
+        raise ValidationError("path", f"{printable(path)!r} is not a safe path inside the store: {why}")
     return path.encode()
 
 
