@@ -62,7 +62,7 @@ def test_skipped_files_are_counted_with_reasons(store, p04):
     assert reasons["image.md"] == "binary"
     assert reasons["big.txt"].startswith("larger than")
     assert reasons["latin1.txt"] == "not UTF-8 text"
-    assert reasons["dangling.md"] == "unreadable"
+    assert reasons["dangling.md"] == "symlink (not followed)"
     assert "ignored.pdf" not in reasons and sorted(r.added) == sorted(OPTICS_DOCS)
     assert sum(r.skipped_counts.values()) == 4
     assert "Skipped:" in store.info(r.commit).message

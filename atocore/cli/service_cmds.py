@@ -134,6 +134,9 @@ def _print_report(r) -> None:
     what = f"commit {d['commit'][:12]}" if d["commit"] else "nothing changed, no commit"
     click.echo(f"{d['project']}: {len(d['added'])} added, {len(d['changed'])} changed, {len(d['removed'])} removed, "
                f"{d['unchanged']} unchanged ({what})")
+    if d.get("redacted"):
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(d["redacted_counts"].items()))
+        click.echo(f"  redacted secrets in {len(d['redacted'])} files before committing: {kinds}")
     if d["skipped"]:
         counts = ", ".join(f"{n} {reason}" for reason, n in sorted(d["skipped_counts"].items()))
         click.echo(f"  skipped {len(d['skipped'])}: {counts}")

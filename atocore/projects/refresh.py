@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..capture.redact import redact
+from ..config import DEFAULT_REFRESH, load_config
 from ..errors import Busy, ValidationError
+from ..gate import check_files, layout_problem, require_ok
 from ..records import Project
 from ..store import Store
 from ..store.lock import try_lock
 from ..store.objects import object_id
+from ..store.paths import printable, reserved_segment
 from .globs import matches
 from .registry import get_project, projects
 
@@ -30,6 +36,7 @@ MAX_FILE_BYTES = 4_000_000
 ALWAYS_SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", ".tox"}
 REFRESH_LOCK = "atocore-refresh.lock"
 LIST_LIMIT = 200  # files named per category in the commit message
+_REDACTED = re.compile(r"\[REDACTED:([a-z0-9-]+)\]")
 
 
 @dataclass
@@ -41,8 +48,17 @@ class RefreshReport:
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}
+    redacted: list[dict[str, Any]] = field(default_factory=list)  # {"path", "secrets", "kinds"}
     index: dict[str, Any] | None = None
     seconds: float = 0.0
+
+    @property
+    def redacted_counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.redacted:
+            for kind in r["kinds"]:
+                out[kind] = out.get(kind, 0) + 1
+        return out
 
     @property
     def skipped_counts(self) -> dict[str, int]:
@@ -54,7 +70,8 @@ class RefreshReport:
     def to_dict(self) -> dict[str, Any]:
         return {"project": self.project, "commit": self.commit, "added": self.added, "changed": self.changed,
                 "removed": self.removed, "unchanged": self.unchanged, "skipped": self.skipped,
-                "skipped_counts": self.skipped_counts, "index": self.index, "seconds": round(self.seconds, 3)}
+                "skipped_counts": self.skipped_counts,
+                "redacted": self.redacted, "redacted_counts": self.redacted_counts, "index": self.index, "seconds": round(self.seconds, 3)}
 
 
 def _classify(data: bytes) -> str | None:
@@ -68,40 +85,127 @@ def _classify(data: bytes) -> str | None:
     return None
 
 
-def scan_sources(proj: Project, max_bytes: int = MAX_FILE_BYTES) -> tuple[dict[str, Path], list[dict[str, str]]]:
-    """Files to stage ``{relative path: disk path}`` and the skipped ones with reasons."""
+@dataclass(frozen=True)
+class RefreshCaps:
+    """What one refresh may stage (``refresh:`` and ``limits:`` in atocore.yaml)."""
+
+    max_file_bytes: int = MAX_FILE_BYTES
+    max_files: int = DEFAULT_REFRESH["max_files"]       # entries looked at per project, all roots together
+    max_bytes: int = DEFAULT_REFRESH["max_bytes"]       # total bytes staged per project
+    follow_symlinks: bool = False                       # True: follow symlinks that stay inside their root
+
+
+def caps_of(store: Store, max_bytes: int | None = None) -> RefreshCaps:
+    cfg = load_config(store)
+    file_cap = min(cfg.limits["max_file_bytes"], max_bytes if max_bytes is not None else MAX_FILE_BYTES)
+    return RefreshCaps(max_file_bytes=file_cap, max_files=cfg.refresh["max_files"],
+                       max_bytes=cfg.refresh["max_bytes"], follow_symlinks=cfg.refresh["follow_symlinks"])
+
+
+def _within(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def scan_sources(proj: Project, max_bytes: int = MAX_FILE_BYTES, caps: RefreshCaps | None = None
+                 ) -> tuple[dict[str, Path], list[dict[str, str]]]:
+    """Files to stage ``{relative path: disk path}`` and the skipped ones with reasons.
+
+    Nothing outside a source root is ever read: symlinks are skipped (or, with
+    ``refresh.follow_symlinks``, followed only when their target resolves inside the same
+    root), and folders reached through symlinks are never entered. A walk that meets more than
+    ``refresh.max_files`` entries, or files totalling more than ``refresh.max_bytes``, stops
+    with a ``ValidationError`` and stages nothing (a source root of ``/`` is refused, not read).
+    """
+    caps = caps or RefreshCaps(max_file_bytes=max_bytes)
     found: dict[str, Path] = {}
     skipped: list[dict[str, str]] = []
+    seen = 0
+    total = 0
     for root_cfg in proj.sources:
         root = Path(root_cfg.path).expanduser()
         if not root.is_dir():
             skipped.append({"path": root_cfg.path, "reason": "source folder missing"})
             continue
+        real_root = root.resolve()
         for dirpath, dirnames, filenames in os.walk(root, onerror=lambda e: skipped.append(
-                {"path": str(e.filename), "reason": "unreadable"})):
-            dirnames[:] = sorted(d for d in dirnames if d not in ALWAYS_SKIP_DIRS)
+                {"path": printable(str(e.filename)), "reason": "unreadable"})):
+            seen += len(dirnames) + len(filenames)
+            if seen > caps.max_files:
+                raise ValidationError("sources", f"project {proj.id}: the source folders hold more than "
+                                      f"{caps.max_files} entries (refresh.max_files in atocore.yaml); narrow the "
+                                      "source path or its include/exclude globs, or raise the cap. Nothing was staged")
+            dirnames[:] = sorted(d for d in dirnames if d not in ALWAYS_SKIP_DIRS and not reserved_segment(d))
             base = Path(dirpath)
             for fn in sorted(filenames):
                 full = base / fn
                 rel = full.relative_to(root).as_posix()
                 if not matches(rel, root_cfg.include) or matches(rel, root_cfg.exclude):
                     continue
+                why = layout_problem(f"sources/{proj.id}/{rel}")
+                if why:
+                    skipped.append({"path": printable(rel), "reason": f"name not allowed in the store ({why})"})
+                    continue
                 if rel in found:
                     skipped.append({"path": rel, "reason": "same relative path in an earlier source folder"})
                     continue
                 try:
-                    st = full.stat()
+                    st = full.lstat()
                 except OSError:
                     skipped.append({"path": rel, "reason": "unreadable"})
                     continue
-                if not full.is_file():
+                target = full
+                if stat.S_ISLNK(st.st_mode):
+                    if not caps.follow_symlinks:
+                        skipped.append({"path": rel, "reason": "symlink (not followed)"})
+                        continue
+                    try:
+                        target = full.resolve(strict=True)
+                        st = target.stat()
+                    except (OSError, RuntimeError):
+                        skipped.append({"path": rel, "reason": "unreadable"})
+                        continue
+                    if not _within(target, real_root):
+                        skipped.append({"path": rel, "reason": "symlink pointing outside the source folder"})
+                        continue
+                if not stat.S_ISREG(st.st_mode):
                     skipped.append({"path": rel, "reason": "not a regular file"})
                     continue
-                if st.st_size > max_bytes:
-                    skipped.append({"path": rel, "reason": f"larger than {max_bytes} bytes"})
+                if st.st_size > caps.max_file_bytes:
+                    skipped.append({"path": rel, "reason": f"larger than {caps.max_file_bytes} bytes"})
                     continue
-                found[rel] = full
+                total += st.st_size
+                if total > caps.max_bytes:
+                    raise ValidationError("sources", f"project {proj.id}: the source files total more than "
+                                          f"{caps.max_bytes} bytes (refresh.max_bytes in atocore.yaml); narrow the "
+                                          "source path or its globs, or raise the cap. Nothing was staged")
+                found[rel] = target
     return found, skipped
+
+
+def _read_source(path: Path, follow: bool, max_bytes: int) -> bytes:
+    """Read a regular file without following a symlink swapped in since the scan (O_NOFOLLOW),
+    without blocking on a FIFO (O_NONBLOCK), and no more than the cap."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | (0 if follow else getattr(os, "O_NOFOLLOW", 0))
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+            raise OSError("changed since the scan")
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            data = fh.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise OSError("grew past the cap while reading")
+        return data
+    finally:
+        os.close(fd)
+
+
+def _line(name: str) -> str:
+    return printable(name)
 
 
 def _message(report: RefreshReport) -> str:
@@ -110,19 +214,29 @@ def _message(report: RefreshReport) -> str:
     for label, paths in (("Added", report.added), ("Changed", report.changed), ("Removed", report.removed)):
         if paths:
             lines.append(f"{label}:")
-            lines += [f"  {p}" for p in paths[:LIST_LIMIT]]
+            lines += [f"  {_line(p)}" for p in paths[:LIST_LIMIT]]
             if len(paths) > LIST_LIMIT:
                 lines.append(f"  ... and {len(paths) - LIST_LIMIT} more")
+    if report.redacted:
+        lines.append(f"Redacted: {sum(report.redacted_counts.values())} secrets in {len(report.redacted)} files ("
+                     + ", ".join(f"{n} {k}" for k, n in sorted(report.redacted_counts.items())) + ")")
     if report.skipped:
-        lines.append("Skipped: " + ", ".join(f"{n} {r}" for r, n in sorted(report.skipped_counts.items())))
+        lines.append("Skipped: " + ", ".join(f"{n} {_line(r)}" for r, n in sorted(report.skipped_counts.items())))
     return "\n".join(lines)
 
 
 def stage_project(store: Store, proj: Project, author: str | None = None,
                   max_bytes: int = MAX_FILE_BYTES) -> RefreshReport:
-    """Stage ``proj``'s sources as one commit on main (none if nothing changed)."""
+    """Stage ``proj``'s sources as one commit on main (none if nothing changed).
+
+    Every file goes through the capture redactor (with ``capture.redact_patterns``) before it is
+    compared and committed, and the whole change through the gate.
+    """
     report = RefreshReport(project=proj.id)
-    found, report.skipped = scan_sources(proj, max_bytes)
+    caps = caps_of(store, max_bytes)
+    cfg = load_config(store)
+    patterns = tuple(cfg.redact_patterns)
+    found, report.skipped = scan_sources(proj, caps=caps)
     prefix = f"sources/{proj.id}/"
     changes: dict[str, bytes | None] = {}
     kept: set[str] = set()
@@ -131,7 +245,7 @@ def stage_project(store: Store, proj: Project, author: str | None = None,
     existing = store.files("main", prefix.rstrip("/")) if store.head() else {}
     for rel, full in found.items():
         try:
-            data = full.read_bytes()
+            data = _read_source(full, caps.follow_symlinks, caps.max_file_bytes)
         except OSError:
             report.skipped.append({"path": rel, "reason": "unreadable"})
             continue
@@ -139,6 +253,14 @@ def stage_project(store: Store, proj: Project, author: str | None = None,
         if why:
             report.skipped.append({"path": rel, "reason": why})
             continue
+        text = data.decode("utf-8")
+        clean = redact(text, patterns)
+        if clean != text:
+            kinds = _REDACTED.findall(clean)
+            before = _REDACTED.findall(text)
+            report.redacted.append({"path": rel, "secrets": max(len(kinds) - len(before), 1),
+                                    "kinds": sorted(set(kinds) - set(before)) or ["private"]})
+            data = clean.encode("utf-8")
         path = prefix + rel
         kept.add(path)
         old = existing.get(path)
@@ -155,6 +277,7 @@ def stage_project(store: Store, proj: Project, author: str | None = None,
             changes[path] = None
             report.removed.append(path[len(prefix):])
     if changes:
+        require_ok(check_files(store, changes, patterns=patterns), f"refresh of project {proj.id}")
         _snapshot(store, f"before refresh of project {proj.id}")
         report.commit = store.commit(changes, _message(report), author=author)
     return report
