@@ -68,6 +68,43 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except AtoCoreError as exc:
             raise click.ClickException(str(exc)) from None
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # the environment, not a bug: say what and where, no traceback
+            raise click.ClickException(environment_error(exc)) from None
+        except UnicodeError as exc:
+            raise click.ClickException(f"text that is not valid UTF-8 ({exc.reason}); AtoCore stores UTF-8 text "
+                                       "only: check the arguments and the files given") from None
+
+
+def environment_error(exc: OSError) -> str:
+    """An OS error as a sentence a user can act on."""
+    import errno
+
+    where = f": {exc.filename}" if exc.filename else ""
+    what = exc.strerror or str(exc)
+    hints = {
+        errno.EROFS: "the store is on a read-only file system; reading works, writing needs a writable mount",
+        errno.EACCES: "permission denied; run as the store's owner or fix the permissions",
+        errno.EPERM: "operation not permitted here",
+        errno.ENOSPC: "no space left on the device; free some space and try again",
+        errno.ENOENT: "a folder on the way does not exist or cannot hold files (e.g. /proc, /sys)",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
+        errno.EEXIST: "it already exists",
+    }
+    hint = hints.get(exc.errno or 0)
+    return f"{what}{where}" + (f" ({hint})" if hint else "")
+
+
+def _check_argv(args: list[str]) -> None:
+    for i, arg in enumerate(args):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            click.echo(f"Error: argument {i + 1} ({shown!r}) is not valid UTF-8 text; AtoCore accepts "
+                       "UTF-8 arguments only", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -105,7 +142,9 @@ def echo_json(data: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli.main(args=argv, prog_name="atocore")
+    args = sys.argv[1:] if argv is None else argv
+    _check_argv(args)
+    cli.main(args=args, prog_name="atocore")
 
 
 if __name__ == "__main__":  # pragma: no cover

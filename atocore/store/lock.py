@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import threading
@@ -44,7 +45,14 @@ def file_lock(path: Path, timeout: float | None = 60.0, what: str = "the store")
     if not tlock.acquire(timeout=-1 if timeout is None else timeout):
         raise Busy(f"{what} is busy: another writer held the lock for more than {timeout:g} s; {_RETRY}")
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock_file(path)
+        if fd is None:  # a read-only file system without the lock file: nobody can write here anyway
+            setattr(_held, key, 1)
+            try:
+                yield
+            finally:
+                setattr(_held, key, 0)
+            return
         try:
             while True:
                 try:
@@ -65,6 +73,20 @@ def file_lock(path: Path, timeout: float | None = 60.0, what: str = "the store")
             os.close(fd)
     finally:
         tlock.release()
+
+
+def _open_lock_file(path: Path) -> int | None:
+    """The lock file's descriptor; on a read-only file system (a store mounted read-only, where
+    reads must still work) the existing file opened read-only (flock works on it), or None."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.EROFS:
+            raise
+    try:
+        return os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
 
 
 def try_lock(path: Path) -> int | None:
