@@ -63,6 +63,7 @@ class Proposal:
                                                  "main", "paths", "problems", "conflicts", "body", "commits",
                                                  "status", "result")}
         out["approvable"] = self.approvable
+        out["refused"] = bool(self.problems)  # by the gate; ``problems`` says why (the words approve uses)
         out["merged_by_entry"] = sorted(self.resolved)
         out["changes"] = [{"path": c.path, "old": c.old, "new": c.new} for c in self.changes]
         if with_files:
@@ -333,7 +334,8 @@ def approve_review(store: Store, review_id: str, reviewer: str | None, expect_he
             store.set_ref(p.ref.encode(), p.head, None)
             return p.main
         if p.problems:
-            raise Conflict(f"review {p.id} cannot be approved until its problems are fixed: " + "; ".join(p.problems))
+            raise Conflict(f"review {p.id} is refused by the gate; it cannot be approved until its problems are fixed: "
+                           + "; ".join(p.problems))
         if p.conflicts:
             raise Conflict(f"review {p.id} no longer merges: main changed {', '.join(p.conflicts)} since the "
                            "proposal was made; nothing was merged. Reject it and propose again, or update the branch")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from ..errors import Busy
-from ..store.repo import MAIN
+from ..store.repo import BACKUP_TAG_PREFIX, MAIN
 from .service_lock import service_running
 from .snapshots import snapshot
 
@@ -50,6 +50,38 @@ def check_no_service(store) -> None:
                    "restore through it (POST /admin/restore) or stop it first")
 
 
+def _known_to_main(store, target: str, head: str | None) -> bool:
+    """Was ``target`` ever main's content: an ancestor of main or of a backup/ snapshot tag?"""
+    from dulwich.graph import can_fast_forward
+
+    tips = [head] if head else []
+    tips += list(store.refs(BACKUP_TAG_PREFIX).values())
+    for tip in tips:
+        try:
+            tip_commit = store.resolve(tip)
+            if tip_commit == target or can_fast_forward(store.repo, target.encode(), tip_commit.encode()):
+                return True
+        except Exception:  # noqa: BLE001 - a tag on a non-commit: not a way in
+            continue
+    return False
+
+
+def _gate(store, rev: str, target: str, head: str | None, target_tree: str) -> None:
+    """A restore reaches main like everything else: through the gate. Only content main had
+    (its history or a backup/ tag) may come back, and it must still pass the gate's layout,
+    mode, size and schema rules (secrets are not re-scanned: that content was on main already)."""
+    from ..errors import ValidationError
+    from ..gate import check_tree_change
+
+    if not _known_to_main(store, target, head):
+        raise ValidationError("rev", f"{rev!r} ({target[:12]}) was never on main (not in main's history nor in a "
+                              "backup/ snapshot); restore only goes back to content main had. To bring other "
+                              "content in, propose it for review")
+    problems = check_tree_change(store, store.tree_id(head) if head else None, target_tree)
+    if problems:
+        raise ValidationError("rev", f"restoring {rev!r} is refused by the gate: " + "; ".join(problems[:20]))
+
+
 def restore(store, rev: str, dry_run: bool = False, author: str | None = None, reindex_after: bool = True) -> dict:
     """``atocore restore REV`` / ``POST /admin/restore``. Returns a report dict."""
     if not dry_run:
@@ -67,6 +99,7 @@ def restore(store, rev: str, dry_run: bool = False, author: str | None = None, r
             report["commit"] = None
             report["after"] = head
             return report
+        _gate(store, rev, target, head, target_tree)
         tag = snapshot(store, f"pre-restore: main before restoring {rev} ({target[:12]})")
         n = len(report["added"]) + len(report["changed"]) + len(report["removed"])
         message = (f"Restore main to {rev} ({target[:12]})\n\n"

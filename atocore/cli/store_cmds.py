@@ -58,6 +58,7 @@ def init(path: str, from_url: str | None, author: str | None) -> None:
 
 def store_summary(store) -> dict:
     """Head, counts per record type, invalid files and pending reviews (used by ``status``)."""
+    from ..config import config_problem
     from ..errors import ValidationError
     from ..records import parse_memory, parse_project, parse_state
     from ..review import list_reviews
@@ -97,6 +98,7 @@ def store_summary(store) -> dict:
                    "state_projects": state_projects, "state_entries": state_entries, "projects": projects,
                    "interaction_files": interactions, "source_files": sources, "other_files": other},
         "invalid": invalid,
+        "config_problem": config_problem(store),
         "reviews": [{"id": p.id, "title": p.title, "kind": p.kind, "author": p.author, "approvable": p.approvable}
                     for p in reviews],
     }
@@ -141,9 +143,11 @@ def status(state: CliState, as_json: bool, no_index: bool) -> None:
         click.echo(f"invalid:  {len(out['invalid'])} files fail validation (not indexed):")
         for line in out["invalid"]:
             click.echo(f"  - {line}")
+    if out.get("config_problem"):
+        click.echo(f"config:   INVALID: {out['config_problem']}")
     click.echo(f"reviews:  {len(out['reviews'])} pending")
     for r in out["reviews"]:
-        flag = "" if r["approvable"] else "  [has problems]"
+        flag = "" if r["approvable"] else "  [cannot be approved: see 'atocore review show ID']"
         click.echo(f"  {r['id']}  {r['kind']:<8} {_short(r['title'], 60)}{flag}")
     idx = out["index"]
     if idx is None:
@@ -383,7 +387,9 @@ def review_list(st: CliState, as_json: bool) -> None:
     if not reviews:
         click.echo("no open reviews", err=True)
     for p in reviews:
-        flag = "" if p.approvable else f"  [{len(p.problems) + len(p.conflicts)} problem(s)]"
+        flag = "" if p.approvable else (
+            f"  [refused by the gate, {len(p.problems)} problem(s): {_short(p.problems[0], 80)}]"
+            if p.problems else f"  [{len(p.conflicts)} conflict(s)]")
         click.echo(f"{p.id}  {p.kind:<8} {p.created}  {_short(p.author, 30)}  {_short(p.title, 50)}{flag}")
 
 
@@ -417,7 +423,8 @@ def review_show(st: CliState, review_id: str, as_json: bool) -> None:
     if p.body:
         click.echo("\n" + p.body)
     if p.problems or p.conflicts:
-        click.echo("\nproblems (cannot be approved):")
+        click.echo("\nrefused by the gate -- problems (cannot be approved):" if p.problems
+                   else "\nproblems (cannot be approved):")
         for line in p.problems:
             click.echo(f"  - {line}")
         for path in p.conflicts:

@@ -53,6 +53,7 @@ class Service:
         self._writer: threading.Thread | None = None
         self.service_lock = None
         self._hold_lock = hold_lock
+        self._config_check: tuple[str | None, str | None] | None = None
 
     # ------------------------------------------------------------------ retriever
 
@@ -215,6 +216,19 @@ class Service:
 
     # ------------------------------------------------------------------ health
 
+    def config_problem(self) -> str | None:
+        """What is wrong with atocore.yaml on main (None when valid); parsed once per version."""
+        from ..config import config_problem
+
+        try:
+            blob = self.store.blob_id("atocore.yaml")
+        except Exception:  # noqa: BLE001
+            blob = None
+        cached = self._config_check
+        if cached is None or cached[0] != blob:
+            cached = self._config_check = (blob, config_problem(self.store))
+        return cached[1]
+
     def health(self) -> dict[str, Any]:
         from ..store import REVIEW_PREFIX
         from .buildinfo import build_info
@@ -239,6 +253,9 @@ class Service:
                                                                or "no embedding model: BM25 only") + ")")
         if self.last_update_error:
             degraded_reasons.append("last index update failed")
+        config_problem = self.config_problem()
+        if config_problem:
+            degraded_reasons.append(f"invalid configuration: {config_problem}")
         index["last_update_error"] = self.last_update_error
         index["updates"] = self.updates
         try:
@@ -249,6 +266,7 @@ class Service:
             "status": "degraded" if degraded_reasons else "ok",
             **build_info(),
             "store": {"head": head, "path": str(self.store.path), "open_reviews": reviews},
+            "config": {"ok": config_problem is None, "problem": config_problem},
             "index": index,
             "service": {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
                         "uptime_s": round(time.time() - self.started, 1),
