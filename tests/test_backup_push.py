@@ -25,7 +25,7 @@ def _configure(store, **remotes) -> None:
 
 def test_push_to_bare_repo_is_verified_by_git(store, bare_remote):
     add_memory(store, "The interferometer table is floated at 80 psi", "knowledge")
-    store.commit({"x.txt": b"review content\n"}, "Propose", ref=b"refs/heads/review/r1")
+    store.commit({"sources/p/x.txt": b"review content\n"}, "Propose", ref=b"refs/heads/review/r1")
     rep = push(store, str(bare_remote))
     assert rep["ok"], rep
     res = rep["results"][0]
@@ -104,7 +104,7 @@ def test_diverged_remote_is_refused_not_overwritten(store, bare_remote, tmp_path
 
 
 def test_closed_reviews_and_pruned_tags_are_removed_foreign_refs_kept(store, bare_remote, tmp_path):
-    store.commit({"r.txt": b"x\n"}, "Propose", ref=b"refs/heads/review/gone")
+    store.commit({"sources/p/r.txt": b"x\n"}, "Propose", ref=b"refs/heads/review/gone")
     assert push(store, str(bare_remote))["ok"]
     assert rev_parse(bare_remote, "refs/heads/review/gone")
     # Someone pushes their own review branch straight to the laptop copy.
@@ -156,7 +156,7 @@ def test_cli_push_status_list(store, tmp_path):
 
 
 def test_pushed_refs_equal_local(store, bare_remote):
-    store.commit({"a": b"1"}, "r", ref=b"refs/heads/review/a")
+    store.commit({"sources/p/a": b"1"}, "r", ref=b"refs/heads/review/a")
     assert push(store, str(bare_remote))["ok"]
     out = git("for-each-ref", "--format=%(refname) %(objectname)", git_dir=bare_remote)
     remote = dict(line.split() for line in out.splitlines())
@@ -180,7 +180,7 @@ def test_new_object_finder_matches_dulwich(store, round_):
     for i in range(5):
         add_memory(store, f"memory {i}", "knowledge")
         store.commit({f"sources/p/d{i % 2}/f{i}.md": f"# {i}\n".encode()}, f"file {i}")
-    store.commit({"x/y/z.md": b"deep\n"}, "Review", ref=b"refs/heads/review/old", parents=[start])
+    store.commit({"sources/x/y/z.md": b"deep\n"}, "Review", ref=b"refs/heads/review/old", parents=[start])
     snapshot(store, "tag")
     restore(store, start, reindex_after=False)
     wants = list(local_refs(store).values())

@@ -21,7 +21,7 @@ from .fixtures_backup import (CuttingProxy, free_port, fsck, git_daemon, make_ba
 def test_push_over_git_daemon_verified_with_git(store, git_daemon):
     repo = make_bare(git_daemon.base / "atocore.git")
     add_memory(store, "optics bench notes", "knowledge")
-    store.commit({"r.txt": b"r\n"}, "Propose", ref=b"refs/heads/review/x")
+    store.commit({"sources/p/r.txt": b"r\n"}, "Propose", ref=b"refs/heads/review/x")
     rep = push(store, git_daemon.url("atocore.git"))
     assert rep["ok"], rep
     assert rep["results"][0]["verify"]["method"] == "ls-remote"

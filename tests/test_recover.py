@@ -39,7 +39,7 @@ def rich_store(tmp_path):
                project="optics")
     run_cli("state", "propose", "optics", "focus", "thermal drift of the table", "--category", "focus",
             "--approve", store=path)
-    store.commit({"r.md": b"proposal\n"}, "A pending proposal", ref=b"refs/heads/review/pending")
+    store.commit({"sources/p/r.md": b"proposal\n"}, "A pending proposal", ref=b"refs/heads/review/pending")
     return store
 
 

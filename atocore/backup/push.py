@@ -19,6 +19,7 @@ A push whose verification cannot run or does not match is reported as failed.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -59,16 +60,40 @@ class Plan:
     remote_before: dict[bytes, bytes] = field(default_factory=dict)
 
 
-def local_refs(store) -> dict[bytes, bytes]:
-    """The refs a backup carries: main, review branches, snapshot tags."""
-    out = {}
+def backup_refs(store) -> tuple[dict[bytes, bytes], dict[str, str]]:
+    """The refs a backup carries -- main, snapshot tags, and the review branches the gate accepts --
+    and the review branches left out, with why (``{ref: first problem}``).
+
+    A review branch is anyone's push and is not truth: one the gate refuses (a ``..`` tree
+    entry, a symlink, a secret, a 100 MB file, ...) would make the backup fail ``git clone``,
+    ``fsck`` or the drill, or carry a secret into every backup, so it stays local (and a copy
+    pushed earlier is removed from the remote)."""
+    from ..gate import check_branch, limits_of
+
+    out: dict[bytes, bytes] = {}
+    left_out: dict[str, str] = {}
     head = store.head(MAIN)
     if head is not None:
         out[MAIN] = head.encode()
-    for prefix in OUR_PREFIXES:
-        for name, sha in store.repo.refs.as_dict(prefix).items():
-            out[prefix + name] = sha
-    return out
+    for name, sha in store.repo.refs.as_dict(BACKUP_TAG_PREFIX).items():
+        out[BACKUP_TAG_PREFIX + name] = sha
+    limits = limits_of(store) if head is not None else None
+    for name, sha in store.repo.refs.as_dict(REVIEW_PREFIX).items():
+        ref = REVIEW_PREFIX + name
+        try:
+            problems = check_branch(store, sha.decode(), head, limits).problems
+        except Exception as exc:  # noqa: BLE001 - unreadable: not backed up, and said so
+            problems = [f"cannot be checked ({type(exc).__name__}: {exc})"]
+        if problems:
+            left_out[ref.decode()] = problems[0]
+        else:
+            out[ref] = sha
+    return out, left_out
+
+
+def local_refs(store) -> dict[bytes, bytes]:
+    """The refs a backup carries (see :func:`backup_refs`)."""
+    return backup_refs(store)[0]
 
 
 def _ours(ref: bytes) -> bool:
@@ -213,6 +238,11 @@ def verify(store, remote: Remote, expected: dict[bytes, bytes], known: list[byte
                 else:
                     checked, more = _check_objects(store.repo.object_store, repo.object_store,
                                                    list(expected.values()), known or [])
+                    # The objects not re-sent (the remote already had them) are what this push
+                    # relies on: every pack is re-hashed end to end (its trailer checksum) and the
+                    # tips verified earlier are read back, so a corrupted pack is caught here.
+                    packs, pack_bytes, pack_problems = _check_packs(repo.object_store)
+                    more += pack_problems + _check_tips(repo.object_store, known or [])
                 problems += more
         finally:
             repo.close()
@@ -224,10 +254,54 @@ def verify(store, remote: Remote, expected: dict[bytes, bytes], known: list[byte
             problems += more
     if problems:
         raise VerifyFailed(f"the push to {remote.url} could not be verified:\n  - " + "\n  - ".join(problems[:20]))
+    if deep:
+        method, not_checked = " + full object walk", None
+    elif remote.local_path is not None:
+        method = f" + new objects re-hashed + {packs} pack checksums ({pack_bytes // 1024} KiB)"
+        not_checked = ("loose objects the remote already had were only checked to exist; "
+                       "'atocore backup verify' reads every object")
+    else:
+        method = ""
+        not_checked = ("objects on a network remote are not read back (git's receive-pack checked on arrival "
+                       "that every new ref is complete); 'atocore backup verify' fetches and checks every object")
     return {"refs": len(expected), "objects_checked": checked, "deep": deep,
-            "method": ("open repository" if remote.local_path is not None else "ls-remote")
-                      + (" + full object walk" if deep else ""),
-            "ms": round((time.perf_counter() - t0) * 1000, 1)}
+            "method": ("open repository" if remote.local_path is not None else "ls-remote") + method,
+            "not_checked": not_checked, "ms": round((time.perf_counter() - t0) * 1000, 1)}
+
+
+def _check_packs(object_store) -> tuple[int, int, list[str]]:
+    """Every pack of the remote: index and data checksums over the whole file (detects any
+    changed byte); returns (packs, bytes, problems)."""
+    problems, count, size = [], 0, 0
+    try:
+        packs = list(object_store.packs)
+    except Exception as exc:  # noqa: BLE001 - an unreadable pack folder
+        return 0, 0, [f"the remote's packs cannot be listed ({type(exc).__name__}: {exc})"]
+    for pack in packs:
+        count += 1
+        name = getattr(pack, "_basename", "a pack")
+        try:
+            size += os.path.getsize(pack._data_path)
+            pack.index.check()
+            pack.data.check()
+            pack.check_length_and_checksum()
+        except Exception as exc:  # noqa: BLE001 - ChecksumMismatch, zlib, truncated files...
+            problems.append(f"pack {os.path.basename(str(name))} on the remote is corrupt "
+                            f"({type(exc).__name__}: {str(exc)[:120]}); push to a fresh remote, then replace this one")
+    return count, size, problems
+
+
+def _check_tips(object_store, known: list[bytes]) -> list[str]:
+    problems = []
+    for sha in known:
+        try:
+            if not _hash_ok(*object_store.get_raw(sha), sha):
+                problems.append(f"object {sha.decode()} is corrupt on the remote")
+        except KeyError:
+            pass  # reported by _check_objects
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"object {sha.decode()} is corrupt on the remote (unreadable: {type(exc).__name__})")
+    return problems
 
 
 def _compare_refs(expected: dict[bytes, bytes], theirs: dict[bytes, bytes]) -> list[str]:
@@ -300,7 +374,8 @@ def push_one(store, remote: Remote, deep: bool = False, create: bool = False, ta
             with store.lock():
                 if take_snapshot and store.head() is not None:
                     report["snapshot"] = snapshot(store, f"push to {remote.name}")
-                mine = local_refs(store)
+                mine, left_out = backup_refs(store)
+                report["left_out"] = left_out
             if MAIN not in mine:
                 raise StoreError("the store has no main branch; nothing to back up")
             prev = load_state(store)["remotes"].get(key, {}).get("verified_refs") or {}

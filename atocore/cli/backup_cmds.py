@@ -42,6 +42,10 @@ def push_cmd(state, remote: str | None, deep: bool, create: bool, as_json: bool)
                            f"in {r['ms']:.0f} ms")
                 if r["foreign"]:
                     click.echo(f"     left alone on the remote (not from this store): {', '.join(r['foreign'])}")
+                for ref, why in sorted((r.get("left_out") or {}).items()):
+                    click.echo(f"     not backed up: {ref} (refused by the gate: {why})")
+                if v.get("not_checked"):
+                    click.echo(f"     not checked: {v['not_checked']}")
             else:
                 click.echo(f"FAIL {r['remote']}: {r['error']}", err=True)
         if report.get("snapshot"):
