@@ -189,6 +189,25 @@ def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
     return p
 
 
+def _safe_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
+    """The branch's view; a branch whose objects cannot even be parsed (a hand-made commit with a
+    broken header, a missing object) is listed as refused instead of breaking the listing."""
+    try:
+        return _branch_view(store, rid, ref, head)
+    except (NotFound, Conflict):
+        raise
+    except Exception as exc:  # noqa: BLE001 - hostile input: report it, never crash on it
+        p = Proposal(id=rid, ref=ref.decode(), title=f"review {rid}", kind="change", author="?", created="",
+                     base=None, head=head, main=store.head())
+        try:
+            p.problems.extend(gate.check_branch(store, head, p.main).problems)
+        except Exception:  # noqa: BLE001
+            pass
+        p.problems.append(f"the branch cannot be read: its commits or folders are malformed ({type(exc).__name__}: "
+                          f"{str(exc)[:200]})")
+        return p
+
+
 def list_reviews(store: Store) -> list[Proposal]:
     """Open proposals (``review/*`` branches, including ones pushed by people), oldest first."""
     out = []
@@ -198,7 +217,7 @@ def list_reviews(store: Store) -> list[Proposal]:
             check_review_id(rid)
         except ValidationError:
             continue
-        out.append(_branch_view(store, rid, ref.encode(), head))
+        out.append(_safe_view(store, rid, ref.encode(), head))
     out.sort(key=lambda p: (p.created, p.id))
     return out
 
@@ -209,7 +228,7 @@ def get_review(store: Store, review_id: str) -> Proposal:
     head = store.head(ref)
     if head is None:
         raise NotFound(f"no open review {rid!r}; 'atocore review list' shows the open ones")
-    return _branch_view(store, rid, ref, head)
+    return _safe_view(store, rid, ref, head)
 
 
 def _merge_state(store: Store, path: str, base: str | None, ours: str | None, theirs: str | None) -> bytes | None:
