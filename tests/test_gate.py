@@ -23,6 +23,7 @@ from atocore.store import init_store
 from atocore.store.objects import object_id
 from atocore.store.paths import path_problem
 from tests.conftest import run_cli
+from tests.fixtures_server import serve_store, two_projects  # noqa: F401 (fixture)
 from tests.fixtures_store import fsck, git
 
 BOB = "Bob Reviewer <bob@example.org>"
@@ -308,7 +309,6 @@ def test_row2_caps_come_from_mains_config_not_the_proposal(store):
 
 
 def test_row2_service_refuses_huge_approval_and_keeps_answering(two_projects, clone):
-    from tests.fixtures_server import serve_store
 
     store = two_projects
     git("pull", "-q", "origin", "main", cwd=clone)
@@ -349,7 +349,6 @@ def test_row3_bad_config_review_is_refused(store, text, needle):
 
 
 def test_row3_bad_config_on_main_keeps_the_last_good_one_serving(two_projects):
-    from tests.fixtures_server import serve_store
 
     store = two_projects
     good = load_config(store)
@@ -395,14 +394,26 @@ def test_restore_goes_through_the_gate(store):
 
 SEGMENTS = [b"sources", b"p", b"q", b"memories", b"state", b"projects", b"interactions", b"2026", b"01",
             b"notes.md", b"a.md", b"README.md", b"atocore.yaml", b".git", b".GIT", b".gitmodules", b"..", b".",
-            b"hooks", b"evil", b"x\ny.md", b"git~1", b".git.", b"s.jsonl", b"run.sh", b"\xff.md", b"a/b"]
+            b"hooks", b"evil", b"x\ny.md", b"git~1", b".git.", b"s.jsonl", b"run.sh", b"\xff.md", b"a/b",
+            b"a\x00b"]
 CONTENTS = [b"plain text\n", b"\x00binary", f"token {SECRET}\n".encode(), b"", b"# Title\n\nbody\n" * 3,
             b"schema: 1\nembedding: 5\n", b"schema: 1\n", b"not: [valid\n", b"\xff\xfe"]
 MODES = [b"100644", b"100644", b"100644", b"100755", b"120000", b"160000"]
 
-entry = st.tuples(st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=4),
-                  st.sampled_from(MODES), st.sampled_from(CONTENTS))
-commit_spec = st.lists(entry, min_size=1, max_size=4)
+hostile = st.tuples(st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=4),
+                    st.sampled_from(MODES), st.sampled_from(CONTENTS))
+wild_name = st.text(st.characters(blacklist_characters="\x00"), min_size=1, max_size=12).map(
+    lambda t: t.encode("utf-8", "surrogatepass"))
+wild = st.tuples(st.tuples(st.just(b"sources"), st.just(b"p"), wild_name),
+                 st.just(b"100644"), st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")))
+valid_name = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,15}", fullmatch=True).map(lambda t: (t + ".md").encode())
+valid = st.tuples(st.tuples(st.just(b"sources"), st.sampled_from([b"p", b"q"]), valid_name),
+                  st.just(b"100644"), st.sampled_from(CONTENTS[:1] + CONTENTS[4:5]))
+valid_deep = st.tuples(st.tuples(st.just(b"sources"), st.just(b"p"), st.sampled_from([b"docs", b"a b", b"hooks"]),
+                                 valid_name), st.just(b"100644"),
+                       st.text(min_size=1, max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")))
+entry = st.one_of(valid, valid, valid, valid_deep, valid_deep, wild, hostile)
+commit_spec = st.lists(entry, min_size=1, max_size=3)
 
 
 def _file_map(store, spec) -> dict:
@@ -431,8 +442,8 @@ def _prop_store():
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-@given(commits=st.lists(commit_spec, min_size=1, max_size=3), delete_in_last=st.booleans(),
-       unsorted=st.booleans())
+@given(commits=st.lists(commit_spec, min_size=1, max_size=3), delete_in_last=st.sampled_from([False, False, True]),
+       unsorted=st.sampled_from([False, False, False, False, True]))
 def test_property_nothing_approved_breaks_clone_fsck_or_index(commits, delete_in_last, unsorted):
     store = _prop_store()
     _STATE["n"] += 1
