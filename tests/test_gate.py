@@ -17,11 +17,9 @@ from hypothesis import strategies as st
 from atocore.backup.drill import drill
 from atocore.config import load_config
 from atocore.errors import Conflict, ValidationError
-from atocore.gate import layout_problem, object_size
 from atocore.review import approve_review, get_review, list_reviews, propose, reject_review
 from atocore.store import init_store
 from atocore.store.objects import object_id
-from atocore.store.paths import path_problem
 from tests.conftest import run_cli
 from tests.fixtures_server import serve_store, two_projects  # noqa: F401 (fixture)
 from tests.fixtures_store import fsck, git
@@ -219,6 +217,9 @@ def test_the_commit_path_refuses_reserved_names_in_any_case(store):
     for path in ("a/.GIT/config", "a/.Gitmodules", "a/x\ny", "a/.git./b"):
         with pytest.raises(ValidationError, match="not a safe path"):
             store.commit({path: b"x"}, "m")
+    from atocore.gate import layout_problem
+    from atocore.store.paths import path_problem
+
     assert path_problem("sources/p/notes.md") is None and layout_problem("sources/p/hooks/useFoo.md") is None
 
 
@@ -286,6 +287,8 @@ def test_row2_oversized_file_is_refused_without_being_read(store, clone):
     git("add", "-A", cwd=clone)
     git("commit", "-q", "-m", "Big", cwd=clone)
     git("push", "-q", "origin", "review/pat-big", cwd=clone)
+    from atocore.gate import object_size
+
     sha = store.blob_id("sources/p/big.md", "review/pat-big")
     assert object_size(store, sha) == len(big)  # read from the object header
     refused(store, "pat-big", "sources/p/big.md", f"{len(big)} bytes is over the 4000000-byte cap")
