@@ -65,13 +65,29 @@ class Verdict:
             self.problems.append(problem)
 
 
+_CFG_CACHE: dict[tuple[str, str | None], tuple[Limits, tuple[str, ...]]] = {}
+
+
+def _main_settings(store) -> tuple[Limits, tuple[str, ...]]:
+    """(caps, redaction patterns) of main's configuration, parsed once per version of it."""
+    key = (str(store.path), store.blob_id("atocore.yaml"))
+    hit = _CFG_CACHE.get(key)
+    if hit is None:
+        cfg = load_config(store)
+        hit = (Limits(**cfg.limits), tuple(cfg.redact_patterns))
+        if len(_CFG_CACHE) > 64:
+            _CFG_CACHE.clear()
+        _CFG_CACHE[key] = hit
+    return hit
+
+
 def limits_of(store) -> Limits:
     """The caps main's configuration sets (a proposal can never raise its own caps)."""
-    return Limits(**load_config(store).limits)
+    return _main_settings(store)[0]
 
 
 def _patterns(store) -> tuple[str, ...]:
-    return tuple(load_config(store).redact_patterns)
+    return _main_settings(store)[1]
 
 
 # ----------------------------------------------------------------------------- files

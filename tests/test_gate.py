@@ -456,7 +456,9 @@ def test_property_nothing_approved_breaks_clone_fsck_or_index(commits, delete_in
         files = _file_map(store, spec)
         if delete_in_last and i == len(commits) - 1 and i > 0:
             files = {}  # the last commit puts main's tree back: the net diff is empty
-        tree = tree_from(store, files, store.tree_id(parent))
+        # each commit lays its files over main's tree (a later commit drops what an earlier one
+        # added: the "added, then deleted" case), so a garbage tree never becomes a base here
+        tree = tree_from(store, files, store.tree_id(store.head()))
         if unsorted and files:
             _t, raw = store._raw(tree)
             from dulwich.objects import parse_tree

@@ -6,9 +6,9 @@ accepted here never makes a clone or a checkout fail on any platform:
 
 * no empty, ``.`` or ``..`` segment, no absolute path, no ``\\`` (a separator on Windows);
 * no control characters (a newline in a name would inject lines wherever names are printed);
-* no segment that names git's own machinery, compared case-insensitively and after removing
-  what HFS+ ignores and NTFS strips (``.GIT``, ``.git.``, ``.g\\u200cit``, ``git~1``): anything
-  starting with ``.git`` (``.git``, ``.gitmodules``, ``.gitattributes``, ``.gitignore``, ...);
+* no segment that names git's own files (``.git``, ``.gitmodules``, ``.gitattributes``,
+  ``.gitignore``, ``.mailmap``), compared case-insensitively and after removing what HFS+
+  ignores and NTFS strips (``.GIT``, ``.git.``, ``.g\\u200cit``, ``git~1``, ``.git::$DATA``);
 * segments of at most 255 bytes, paths of at most 1024 bytes and 32 levels.
 """
 
@@ -23,13 +23,19 @@ MAX_DEPTH = 32
 # Code points HFS+ ignores when comparing names (git's is_hfs_dotgit list) plus the BOM.
 _IGNORABLE = dict.fromkeys([0x200C, 0x200D, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E,
                             0x206A, 0x206B, 0x206C, 0x206D, 0x206E, 0x206F, 0xFEFF, 0x200B])
-_SHORT_NAME = re.compile(r"^git~\d+$")  # NTFS 8.3 short name of .git
+# git's own files; NTFS 8.3 short names of them (git's is_ntfs_dot* use the same hashes)
+RESERVED = (".git", ".gitmodules", ".gitattributes", ".gitignore", ".mailmap")
+_SHORT_NAME = re.compile(r"^(?:git|gitmod|gi7d29|gi7eba|gi250a|maimap|mailma)~\d+$")
 
 
 def reserved_segment(name: str) -> bool:
-    """True for a name git treats (or some file system may turn into) its own ``.git*`` files."""
+    """True for a name git treats as its own (``.git``, ``.gitmodules``, ...), compared the way
+    case-insensitive file systems would: any case, HFS+-ignored characters dropped, NTFS
+    trailing dots/spaces, alternate data streams (``.git::$INDEX_ALLOCATION``) and short names.
+    ``.github`` and other names that merely start with ``.git`` are ordinary."""
     folded = unicodedata.normalize("NFC", name.translate(_IGNORABLE)).casefold().rstrip(". ")
-    return folded.startswith(".git") or bool(_SHORT_NAME.match(folded))
+    stem = folded.split(":", 1)[0].rstrip(". ")
+    return stem in RESERVED or bool(_SHORT_NAME.match(stem))
 
 
 def segment_problem(name: str) -> str | None:
@@ -43,7 +49,7 @@ def segment_problem(name: str) -> str | None:
     if len(name.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
         return f"a name may be at most {MAX_SEGMENT_BYTES} bytes"
     if reserved_segment(name):
-        return f"{name!r} is reserved for git's own files (any name starting with .git, in any case)"
+        return f"{name!r} is reserved for git's own files ({', '.join(RESERVED)}, in any case or disguise)"
     if name != name.strip():
         return "names may not start or end with white space"
     return None
