@@ -444,7 +444,9 @@ def _prop_store():
     return _STATE["store"]
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+# ATOCORE_GATE_EXAMPLES=500 for a long hunt; the default keeps the suite quick
+@settings(max_examples=int(os.environ.get("ATOCORE_GATE_EXAMPLES", "30")), deadline=None,
+          suppress_health_check=list(HealthCheck))
 @given(commits=st.lists(commit_spec, min_size=1, max_size=3), delete_in_last=st.sampled_from([False, False, True]),
        unsorted=st.sampled_from([False, False, False, False, True]))
 def test_property_nothing_approved_breaks_clone_fsck_or_index(commits, delete_in_last, unsorted):
