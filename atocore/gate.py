@@ -174,13 +174,13 @@ def check_files(store, changes: Mapping[str, bytes | None], limits: Limits | Non
               "(limits.max_change_files)")
     total = 0
     for path, content in sorted(changes.items()):
+        if content is None:  # deleting is always allowed (it is how stray files are cleaned up)...
+            if path in PROTECTED_PATHS:  # ...except the configuration
+                v.add(f"{path}: the store configuration cannot be deleted")
+            continue
         why = layout_problem(path)
         if why:
             v.add(f"{printable(path)}: {why}")
-            continue
-        if content is None:
-            if path in PROTECTED_PATHS:
-                v.add(f"{path}: the store configuration cannot be deleted")
             continue
         total += len(content)
         for p in content_problems(path, content, limits, patterns, secrets=secrets):
@@ -445,6 +445,10 @@ def net_problems(store, changes: Mapping[str, tuple[int | None, bytes | None]], 
         v.add(f"the change touches {len(changes)} paths, over the cap of {limits.max_change_files} "
               "(limits.max_change_files)")
     for path, (mode, content) in sorted(changes.items()):
+        if mode is None:  # a deletion: always allowed, except the configuration
+            if path in PROTECTED_PATHS:
+                v.add(f"{path}: the store configuration cannot be deleted")
+            continue
         why = layout_problem(path)
         if why:
             v.add(f"{printable(path)}: {why}")
@@ -452,10 +456,6 @@ def net_problems(store, changes: Mapping[str, tuple[int | None, bytes | None]], 
         bad = mode_problem(path, mode)
         if bad:
             v.add(bad)
-            continue
-        if mode is None:
-            if path in PROTECTED_PATHS:
-                v.add(f"{path}: the store configuration cannot be deleted")
             continue
         if content is None:
             continue

@@ -498,3 +498,11 @@ def test_drill_passes_with_hostile_review_branches_present(store):
     report = drill(store)
     assert report["ok"], report["steps"]
     assert all(s["ok"] is not False for s in report["steps"])
+
+
+def test_stray_files_from_before_the_gate_can_be_deleted_through_review(store):
+    store.commit({"notes/old.md": b"from an older version\n"}, "A file outside today's layout")
+    p = propose(store, {"notes/old.md": None}, "Tidy up")
+    assert p.approvable
+    approve_review(store, p.id, BOB)
+    assert store.read("notes/old.md") is None
