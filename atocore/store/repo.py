@@ -27,6 +27,7 @@ from dulwich.repo import Repo
 
 from ..errors import Conflict, NotFound, StoreError, ValidationError
 from .lock import file_lock
+from .history import HistoryIndex
 from .maintain import maybe_pack
 from .objects import LooseWriter, RawTree, object_id, read_loose
 
@@ -131,6 +132,7 @@ class Store:
         self.strict_durability = mode == "strict"
         self.lock_path = self.path / LOCK_FILE
         self.index_dir = self.path / INDEX_DIR
+        self._history: HistoryIndex | None = None
 
     # ------------------------------------------------------------------ reading
 
@@ -292,11 +294,31 @@ class Store:
         """
         start = self.resolve(rev)
         if path:
-            return self._path_log(start, path.strip("/"), limit, until_added)
+            path = path.strip("/")
+            shas = self._indexed_path_log(start, path, limit, until_added)
+            if shas is not None:
+                return [self.info(sha) for sha in shas]
+            return self._path_log(start, path, limit, until_added)
         out = []
         for entry in self.repo.get_walker(include=[start.encode()], max_entries=limit):
             out.append(self.info(entry.commit.id.decode()))
         return out
+
+    @property
+    def history(self) -> "HistoryIndex":
+        """The path history index (derived, in the index folder; see ``store/history.py``)."""
+        if self._history is None:
+            self._history = HistoryIndex(self)
+        return self._history
+
+    def _indexed_path_log(self, start: str, path: str, limit: int | None, until_added: bool) -> list[str] | None:
+        """History from the index when ``start`` is on main's first-parent chain; None: walk."""
+        if os.environ.get("ATOCORE_HISTORY_INDEX", "1") == "0" or (limit is not None and limit <= 0):
+            return None
+        try:
+            return self.history.lookup(start, path, limit, until_added)
+        except (OSError, StoreError, NotFound):  # e.g. a read-only store: the walk still answers
+            return None
 
     def _path_log(self, start: str, path: str, limit: int | None, until_added: bool = False) -> list[CommitInfo]:
         parts = [p.encode() for p in path.split("/")]
