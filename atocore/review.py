@@ -146,12 +146,17 @@ def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
     repo = store.repo
     main = store.head()
     head_b = head.encode()
-    base: str | None = None
-    if main is not None:
-        bases = find_merge_base(repo, [main.encode(), head_b])
-        base = bases[0].decode() if bases else None
-    exclude = [main.encode()] if main else []
-    commits = [e.commit for e in repo.get_walker(include=[head_b], exclude=exclude)]
+    fast = _fast_branch_point(store, head, main) if main is not None else None
+    if fast is not None:  # from the history index: no walk over main's history
+        base = fast[0]
+        commits = sorted((store._commit(sha) for sha in fast[1]), key=lambda c: -c.commit_time)
+    else:
+        base = None
+        if main is not None:
+            bases = find_merge_base(repo, [main.encode(), head_b])
+            base = bases[0].decode() if bases else None
+        exclude = [main.encode()] if main else []
+        commits = [e.commit for e in repo.get_walker(include=[head_b], exclude=exclude)]
     oldest = commits[-1] if commits else store._commit(head)
     title, body = _split_message(oldest.message.decode("utf-8", "replace"))
     trailers = dict(_TRAILER_RE.findall("\n".join(c.message.decode("utf-8", "replace") for c in commits)))
@@ -181,7 +186,13 @@ def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
     p.problems.extend(validate_changes(store, found))
     p.problems.extend(_append_only_problems(store, p.changes, p.files))
     if main is not None and base != main:
-        ours = {c.path: c.new for c in store.diff(base, main)}
+        # what main did to the branch's paths since the base: two lookups per path, not a diff of
+        # the whole store between base and main (thousands of paths a year later)
+        ours = {}
+        for c in p.changes:
+            now = store.blob_id(c.path, main)
+            if now != (store.blob_id(c.path, base) if base else None):
+                ours[c.path] = now
         for c in p.changes:
             if c.path in ours and ours[c.path] != c.new:
                 merged = _merge_state(store, c.path, c.old, ours[c.path], c.new)
@@ -190,6 +201,14 @@ def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
                 else:
                     p.resolved[c.path] = merged
     return p
+
+
+def _fast_branch_point(store: Store, head: str, main: str) -> tuple[str | None, list[str]] | None:
+    """Merge base and the branch's own commits from the store's history index (None: walk)."""
+    try:
+        return store.history.branch_point(head, main)
+    except (OSError, NotFound):
+        return None
 
 
 def list_reviews(store: Store) -> list[Proposal]:

@@ -143,3 +143,41 @@ def test_an_index_with_rows_gone_is_caught_by_its_stamp(store):
     db.close()
     assert Store(store.path).history.update() == "rebuild"
     _check_all(store)
+
+
+def _slow_branch_point(store: Store, head: str) -> tuple[str | None, set[str]]:
+    from dulwich.graph import find_merge_base
+
+    main = store.head().encode()
+    bases = find_merge_base(store.repo, [main, head.encode()])
+    own = {e.commit.id.decode() for e in store.repo.get_walker(include=[head.encode()], exclude=[main])}
+    return (bases[0].decode() if bases else None), own
+
+
+def test_review_branch_points_from_the_index_match_the_walk(store, tmp_path):
+    _year_in_small(store)
+    old = propose(store, {"notes/old.md": b"proposed long ago\n"}, "Old proposal")
+    for i in range(5):
+        add_memory(store, f"main moves on {i}", "knowledge")
+    fresh = propose(store, {"notes/new.md": b"just now\n"}, "Fresh proposal")
+    # a person's branch built on top of a review branch that was merged meanwhile
+    work = tmp_path / "clone"
+    git("clone", "-q", str(store.path), str(work), cwd=tmp_path)
+    git("fetch", "-q", "origin", f"review/{old.id}", cwd=work)
+    git("checkout", "-q", "-b", "stacked", "FETCH_HEAD", cwd=work)
+    (work / "notes" / "stacked.md").write_text("on top of the old proposal\n")
+    git("add", "notes/stacked.md", cwd=work)
+    git("commit", "-q", "-m", "Stacked proposal", cwd=work)
+    git("push", "-q", "origin", "stacked:review/stacked", cwd=work)
+    approve_review(store, old.id, BOB)
+    for head in (store.head(f"refs/heads/review/{fresh.id}".encode()), store.head(b"refs/heads/review/stacked"),
+                 store.resolve("main~2")):
+        fast = store.history.branch_point(head, store.head())
+        slow = _slow_branch_point(store, head)
+        if fast is not None:
+            assert (fast[0], set(fast[1])) == slow
+    # the simple cases are answered from the index
+    assert store.history.branch_point(store.head(f"refs/heads/review/{fresh.id}".encode()), store.head()) is not None
+    views = {p.id: p for p in __import__("atocore.review", fromlist=["list_reviews"]).list_reviews(store)}
+    assert views["stacked"].paths == ["notes/stacked.md"] and views["stacked"].commits == 1
+    assert views[fresh.id].approvable

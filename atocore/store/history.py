@@ -29,13 +29,14 @@ if TYPE_CHECKING:
     from .repo import Store
 
 FILE_NAME = "history.sqlite"
-FORMAT = "1"
+FORMAT = "2"
 BATCH = 2000  # commits per transaction while (re)building
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE commits (pos INTEGER PRIMARY KEY, sha BLOB NOT NULL UNIQUE);
 CREATE TABLE paths (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
+CREATE TABLE merged (sha BLOB PRIMARY KEY, pos INTEGER NOT NULL);
 CREATE TABLE touches (path INTEGER NOT NULL, pos INTEGER NOT NULL, added INTEGER NOT NULL,
                       PRIMARY KEY (path, pos)) WITHOUT ROWID;
 """
@@ -209,12 +210,30 @@ class HistoryIndex:
                 path_ids[path] = pid
             return pid
 
+        chain = set(shas)
+
+        def known(sha: bytes) -> bool:  # already reachable from main (on the chain or merged in)
+            return (sha.decode() in chain
+                    or db.execute("SELECT 1 FROM commits WHERE sha = ?", (bytes.fromhex(sha.decode()),)).fetchone()
+                    is not None
+                    or db.execute("SELECT 1 FROM merged WHERE sha = ?", (bytes.fromhex(sha.decode()),)).fetchone()
+                    is not None)
+
         for start in range(0, len(shas), BATCH):
             chunk = shas[start:start + BATCH]
             db.execute("BEGIN IMMEDIATE")
             try:
                 for i, sha in enumerate(chunk, count + start):
                     db.execute("INSERT INTO commits (pos, sha) VALUES (?, ?)", (i, bytes.fromhex(sha)))
+                    parents = self.store._commit(sha).parents
+                    if len(parents) > 1:  # a merge: remember the commits it brings in (a review branch's)
+                        todo = [p for p in parents[1:] if not known(p)]
+                        while todo:
+                            c = todo.pop()
+                            if known(c):
+                                continue
+                            db.execute("INSERT INTO merged (sha, pos) VALUES (?, ?)", (bytes.fromhex(c.decode()), i))
+                            todo += [p for p in self.store._commit(c).parents if not known(p)]
                     db.executemany("INSERT OR REPLACE INTO touches (path, pos, added) VALUES (?, ?, ?)",
                                    [(path_id(p), i, a) for p, a in self.changed_paths(sha)])
                 last = start + len(chunk) == len(shas)
@@ -293,6 +312,56 @@ class HistoryIndex:
                 if until_added and added:
                     break
             return out
+        except sqlite3.DatabaseError:
+            return None
+        finally:
+            db.close()
+
+    def branch_point(self, head: str, main: str, max_commits: int = 2000) -> tuple[str | None, list[str]] | None:
+        """``(merge base with main, commits reachable from head but not from main)`` for a branch
+        such as ``review/<id>``, from the index instead of walking main's history; None when the
+        answer is not simple (criss-cross merges, a long unrelated branch): use the full algorithm.
+
+        Every commit reachable from main is on main's first-parent chain or brought in by one of
+        its merges (``merged``), so a walk from ``head`` that stops at such commits sees exactly
+        the branch's own commits, and the newest chain commit it stops at is the merge base as
+        long as every merged-in commit it stops at came in no later than that.
+        """
+        self.update(main)
+        db = self._open()
+        if db is None:
+            return None
+        try:
+            if self._meta(db)[0] != main:
+                return None  # main moved meanwhile (another process updated the index): be exact
+            seen: set[bytes] = set()
+            own: list[str] = []
+            best, latest_merged = -1, -1
+            todo = [head.encode()]
+            while todo:
+                c = todo.pop()
+                if c in seen:
+                    continue
+                seen.add(c)
+                raw = bytes.fromhex(c.decode())
+                row = db.execute("SELECT pos FROM commits WHERE sha = ?", (raw,)).fetchone()
+                if row is not None:
+                    best = max(best, row[0])
+                    continue
+                row = db.execute("SELECT pos FROM merged WHERE sha = ?", (raw,)).fetchone()
+                if row is not None:
+                    latest_merged = max(latest_merged, row[0])
+                    continue
+                own.append(c.decode())
+                if len(own) > max_commits:
+                    return None
+                todo += self.store._commit(c).parents
+            if latest_merged > best:
+                return None
+            base = None
+            if best >= 0:
+                base = db.execute("SELECT sha FROM commits WHERE pos = ?", (best,)).fetchone()[0].hex()
+            return base, own
         except sqlite3.DatabaseError:
             return None
         finally:
