@@ -66,7 +66,9 @@ class HistoryIndex:
     def __init__(self, store: "Store"):
         self.store = store
         self.path: Path = store.index_dir / FILE_NAME
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None  # kept open for reads (one per handle)
+        self._db_key: tuple[int, int] | None = None
         self.last_action: str | None = None  # "rebuild", "update" or "none" (for benchmarks/tests)
 
     # ------------------------------------------------------------------ diffing
@@ -137,7 +139,26 @@ class HistoryIndex:
         except sqlite3.DatabaseError:
             return None
 
+    def _reader(self) -> sqlite3.Connection | None:
+        """The cached read connection to the current file (reopened when the file was replaced)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self._close_reader()
+            return None
+        key = (st.st_ino, st.st_dev)
+        if self._db is None or self._db_key != key:
+            self._close_reader()
+            self._db, self._db_key = self._open(), key
+        return self._db
+
+    def _close_reader(self) -> None:
+        if self._db is not None:
+            self._db.close()
+        self._db = self._db_key = None
+
     def _remove(self) -> None:
+        self._close_reader()
         for suffix in ("", "-wal", "-shm"):
             try:
                 os.unlink(str(self.path) + suffix)
@@ -155,6 +176,13 @@ class HistoryIndex:
         """Bring the index to main (or ``head``); returns "none", "update" or "rebuild"."""
         head = head if head is not None else self.store.head()
         with self._lock:
+            try:  # the common case, without taking the file lock: already at main
+                db = self._reader()
+                if db is not None and self._meta(db)[0] == (head or ""):
+                    self.last_action = "none"
+                    return "none"
+            except (sqlite3.DatabaseError, KeyError, ValueError):
+                self._close_reader()
             self.store.index_dir.mkdir(parents=True, exist_ok=True)
             with file_lock(self.store.index_dir / "history.lock", timeout=600, what="the history index"):
                 try:
@@ -162,8 +190,8 @@ class HistoryIndex:
                 except sqlite3.DatabaseError:  # corrupt in a way only a query shows: start again
                     self._remove()
                     action = self._update_locked(head)
-        self.last_action = action
-        return action
+            self.last_action = action
+            return action
 
     def _update_locked(self, head: str | None) -> str:
         db = self._open()
@@ -279,43 +307,47 @@ class HistoryIndex:
                until_added: bool = False) -> list[str] | None:
         """Commit shas that changed ``path`` on main's first-parent history up to ``start``,
         newest first; None when ``start`` is not on main's first-parent chain (walk instead)."""
-        self.update()
-        db = self._open()
-        if db is None:
-            return None
-        try:
-            row = db.execute("SELECT pos FROM commits WHERE sha = ?", (bytes.fromhex(start),)).fetchone()
-            if row is None:
+        with self._lock:
+            self.update()
+            db = self._reader()
+            if db is None:
                 return None
-            top = row[0]
-            exact = db.execute("SELECT id FROM paths WHERE path = ?", (path,)).fetchone()
-            folder = db.execute("SELECT 1 FROM paths WHERE path >= ? AND path < ? LIMIT 1",
-                                (path + "/", path + "0")).fetchone() is not None
-            if folder:
-                if until_added:
-                    return None  # "where the folder was created" is not indexed: walk instead
-                rows = db.execute(
-                    "SELECT DISTINCT t.pos, 0 FROM touches t JOIN paths p ON p.id = t.path "
-                    "WHERE (p.path = ? OR (p.path >= ? AND p.path < ?)) AND t.pos <= ? ORDER BY t.pos DESC"
-                    + ("" if limit is None else f" LIMIT {int(limit)}"),
-                    (path, path + "/", path + "0", top)).fetchall()
-            elif exact is not None:
-                rows = db.execute("SELECT pos, added FROM touches WHERE path = ? AND pos <= ? ORDER BY pos DESC",
-                                  (exact[0], top)).fetchall()
-            else:
-                rows = []
-            out: list[str] = []
-            for pos, added in rows:
-                if limit is not None and len(out) >= limit:
-                    break
-                out.append(db.execute("SELECT sha FROM commits WHERE pos = ?", (pos,)).fetchone()[0].hex())
-                if until_added and added:
-                    break
-            return out
-        except sqlite3.DatabaseError:
+            try:
+                return self._lookup(db, start, path, limit, until_added)
+            except sqlite3.DatabaseError:
+                self._close_reader()
+                return None
+
+    @staticmethod
+    def _lookup(db: sqlite3.Connection, start: str, path: str, limit: int | None, until_added: bool) -> list[str] | None:
+        row = db.execute("SELECT pos FROM commits WHERE sha = ?", (bytes.fromhex(start),)).fetchone()
+        if row is None:
             return None
-        finally:
-            db.close()
+        top = row[0]
+        exact = db.execute("SELECT id FROM paths WHERE path = ?", (path,)).fetchone()
+        folder = db.execute("SELECT 1 FROM paths WHERE path >= ? AND path < ? LIMIT 1",
+                            (path + "/", path + "0")).fetchone() is not None
+        if folder:
+            if until_added:
+                return None  # "where the folder was created" is not indexed: walk instead
+            rows = db.execute(
+                "SELECT DISTINCT t.pos, 0 FROM touches t JOIN paths p ON p.id = t.path "
+                "WHERE (p.path = ? OR (p.path >= ? AND p.path < ?)) AND t.pos <= ? ORDER BY t.pos DESC"
+                + ("" if limit is None else f" LIMIT {int(limit)}"),
+                (path, path + "/", path + "0", top)).fetchall()
+        elif exact is not None:
+            rows = db.execute("SELECT pos, added FROM touches WHERE path = ? AND pos <= ? ORDER BY pos DESC",
+                              (exact[0], top)).fetchall()
+        else:
+            rows = []
+        out: list[str] = []
+        for pos, added in rows:
+            if limit is not None and len(out) >= limit:
+                break
+            out.append(db.execute("SELECT sha FROM commits WHERE pos = ?", (pos,)).fetchone()[0].hex())
+            if until_added and added:
+                break
+        return out
 
     def branch_point(self, head: str, main: str, max_commits: int = 2000) -> tuple[str | None, list[str]] | None:
         """``(merge base with main, commits reachable from head but not from main)`` for a branch
@@ -327,42 +359,46 @@ class HistoryIndex:
         the branch's own commits, and the newest chain commit it stops at is the merge base as
         long as every merged-in commit it stops at came in no later than that.
         """
-        self.update(main)
-        db = self._open()
-        if db is None:
-            return None
-        try:
-            if self._meta(db)[0] != main:
-                return None  # main moved meanwhile (another process updated the index): be exact
-            seen: set[bytes] = set()
-            own: list[str] = []
-            best, latest_merged = -1, -1
-            todo = [head.encode()]
-            while todo:
-                c = todo.pop()
-                if c in seen:
-                    continue
-                seen.add(c)
-                raw = bytes.fromhex(c.decode())
-                row = db.execute("SELECT pos FROM commits WHERE sha = ?", (raw,)).fetchone()
-                if row is not None:
-                    best = max(best, row[0])
-                    continue
-                row = db.execute("SELECT pos FROM merged WHERE sha = ?", (raw,)).fetchone()
-                if row is not None:
-                    latest_merged = max(latest_merged, row[0])
-                    continue
-                own.append(c.decode())
-                if len(own) > max_commits:
-                    return None
-                todo += self.store._commit(c).parents
-            if latest_merged > best:
+        with self._lock:
+            self.update(main)
+            db = self._reader()
+            if db is None:
                 return None
-            base = None
-            if best >= 0:
-                base = db.execute("SELECT sha FROM commits WHERE pos = ?", (best,)).fetchone()[0].hex()
-            return base, own
-        except sqlite3.DatabaseError:
+            try:
+                return self._branch_point(db, head, main, max_commits)
+            except sqlite3.DatabaseError:
+                self._close_reader()
+                return None
+
+    def _branch_point(self, db: sqlite3.Connection, head: str, main: str,
+                      max_commits: int) -> tuple[str | None, list[str]] | None:
+        if self._meta(db)[0] != main:
+            return None  # main moved meanwhile (another process updated the index): be exact
+        seen: set[bytes] = set()
+        own: list[str] = []
+        best, latest_merged = -1, -1
+        todo = [head.encode()]
+        while todo:
+            c = todo.pop()
+            if c in seen:
+                continue
+            seen.add(c)
+            raw = bytes.fromhex(c.decode())
+            row = db.execute("SELECT pos FROM commits WHERE sha = ?", (raw,)).fetchone()
+            if row is not None:
+                best = max(best, row[0])
+                continue
+            row = db.execute("SELECT pos FROM merged WHERE sha = ?", (raw,)).fetchone()
+            if row is not None:
+                latest_merged = max(latest_merged, row[0])
+                continue
+            own.append(c.decode())
+            if len(own) > max_commits:
+                return None
+            todo += self.store._commit(c).parents
+        if latest_merged > best:
             return None
-        finally:
-            db.close()
+        base = None
+        if best >= 0:
+            base = db.execute("SELECT sha FROM commits WHERE pos = ?", (best,)).fetchone()[0].hex()
+        return base, own
