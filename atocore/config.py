@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +25,19 @@ class StoreConfig:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+_PARSED: dict[bytes, Any] = {}  # atocore.yaml content -> parsed YAML (every capture reads the config)
+
+
+def _load_yaml(raw: bytes) -> Any:
+    if raw not in _PARSED:
+        if len(_PARSED) > 16:
+            _PARSED.clear()
+        _PARSED[raw] = yaml.safe_load(raw)
+    return copy.deepcopy(_PARSED[raw])  # callers may change what they get
+
+
 def parse_config(raw: bytes | None) -> StoreConfig:
-    data = yaml.safe_load(raw) if raw else {}
+    data = _load_yaml(raw) if raw else {}
     data = data if isinstance(data, dict) else {}
     emb = data.get("embedding") or {}
     chunk = data.get("chunking") or {}
