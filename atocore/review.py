@@ -173,7 +173,7 @@ def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
     base_tree = store._commit(base).tree if base else None
     head_tree = store._commit(head).tree
     found: dict[str, tuple[int | None, bytes | None]] = {}
-    for path, old_sha, new_sha, mode in store.tree_changes(base_tree, head_tree):
+    for path, old_sha, new_sha, mode in store.changed_files(base_tree, head_tree):
         p.changes.append(Change(path, old_sha, new_sha))
         content = None
         if new_sha is not None and mode is not None and stat.S_ISREG(mode):
@@ -234,6 +234,20 @@ def get_review(store: Store, review_id: str) -> Proposal:
     return _branch_view(store, rid, ref, head)
 
 
+_STATES: dict[tuple[str, str], ProjectState] = {}  # (blob sha, path) -> parsed (read only here)
+
+
+def _parsed_state(store: Store, sha: str, path: str) -> ProjectState:
+    """A state file parsed once per content: listing 100 reviews of a busy project merges each
+    against the same main version of ``state/<project>.yaml``."""
+    key = (sha, path)
+    if key not in _STATES:
+        if len(_STATES) > 256:
+            _STATES.clear()
+        _STATES[key] = parse_state(store.read_blob(sha), path)
+    return _STATES[key]
+
+
 def _merge_state(store: Store, path: str, base: str | None, ours: str | None, theirs: str | None) -> bytes | None:
     """Three-way merge of a trusted-state file, entry by entry (key); None if it really conflicts.
 
@@ -244,7 +258,7 @@ def _merge_state(store: Store, path: str, base: str | None, ours: str | None, th
     if not path.startswith("state/") or ours is None or theirs is None:
         return None
     try:
-        states = [parse_state(store.read_blob(sha), path) if sha else ProjectState(project="-")
+        states = [_parsed_state(store, sha, path) if sha else ProjectState(project="-")
                   for sha in (base, ours, theirs)]
     except ValidationError:
         return None

@@ -17,6 +17,7 @@ as its merge commit and the branch's own commits do not.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import stat
 import threading
@@ -42,18 +43,15 @@ CREATE TABLE touches (path INTEGER NOT NULL, pos INTEGER NOT NULL, added INTEGER
 """
 
 
-def _parse_tree(raw: bytes) -> dict[bytes, tuple[bytes, bytes]]:
-    """``{name: (mode, raw sha)}`` of a serialised git tree."""
-    out: dict[bytes, tuple[bytes, bytes]] = {}
-    pos, n, find = 0, len(raw), raw.find
-    while pos < n:
-        sp = find(b" ", pos)
-        nul = find(b"\0", sp)
-        if sp < 0 or nul < 0 or nul + 21 > n:
-            raise ValueError("malformed tree object")
-        out[raw[sp + 1:nul]] = (raw[pos:sp], raw[nul + 1:nul + 21])
-        pos = nul + 21
-    return out
+_ENTRY = re.compile(rb"([0-7]+) ([^\0]*)\0(.{20})", re.S)
+_TREE = re.compile(rb"(?:[0-7]+ [^\0]*\0.{20})*", re.S)
+
+
+def parse_tree_entries(raw: bytes) -> list[tuple[bytes, bytes, bytes]]:
+    """``(mode, name, raw sha)`` of every entry of a serialised git tree (one C-level scan)."""
+    if _TREE.fullmatch(raw) is None:
+        raise ValueError("malformed tree object")
+    return _ENTRY.findall(raw)
 
 
 def _is_dir(mode: bytes) -> bool:
@@ -69,16 +67,27 @@ class HistoryIndex:
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None  # kept open for reads (one per handle)
         self._db_key: tuple[int, int] | None = None
+        self._parsed: dict[bytes, frozenset] = {}  # a few parsed trees (raw sha -> entries)
         self.last_action: str | None = None  # "rebuild", "update" or "none" (for benchmarks/tests)
 
     # ------------------------------------------------------------------ diffing
 
-    def _tree(self, sha: bytes) -> dict[bytes, tuple[bytes, bytes]]:
-        _type, raw = self.store._raw(sha.hex())
-        return _parse_tree(raw)
+    def _tree(self, sha: bytes) -> list[tuple[bytes, bytes, bytes]]:
+        return list(self._tree_set(sha))
+
+    def _tree_set(self, sha: bytes) -> frozenset[tuple[bytes, bytes, bytes]]:
+        # consecutive commits share trees (this commit's new tree is the next one's old tree)
+        entries = self._parsed.get(sha)
+        if entries is None:
+            _type, raw = self.store._raw(sha.hex())
+            entries = frozenset(parse_tree_entries(raw))
+            if len(self._parsed) >= 32:
+                self._parsed.pop(next(iter(self._parsed)))
+            self._parsed[sha] = entries
+        return entries
 
     def _all_files(self, sha: bytes, base: str, added: bool, out: list[tuple[str, int]]) -> None:
-        for name, (mode, child) in self._tree(sha).items():
+        for mode, name, child in self._tree(sha):
             path = base + name.decode("utf-8", "replace")
             if _is_dir(mode):
                 self._all_files(child, path + "/", added, out)
@@ -87,11 +96,13 @@ class HistoryIndex:
 
     def _diff(self, old: bytes | None, new: bytes | None, base: str, out: list[tuple[str, int]]) -> None:
         """``(path, added)`` for every file that differs between two trees (raw shas)."""
-        a = self._tree(old) if old is not None else {}
-        b = self._tree(new) if new is not None else {}
+        sa = self._tree_set(old) if old is not None else frozenset()
+        sb = self._tree_set(new) if new is not None else frozenset()
+        a = {name: (mode, sha) for mode, name, sha in sa - sb}  # only the entries that differ
+        b = {name: (mode, sha) for mode, name, sha in sb - sa}
         for name in a.keys() | b.keys():
             ea, eb = a.get(name), b.get(name)
-            if ea == eb or (ea is not None and eb is not None and ea[1] == eb[1]):
+            if ea is not None and eb is not None and ea[1] == eb[1]:
                 continue  # same object: unchanged (a mode-only change is no change, as in the walk)
             path = base + name.decode("utf-8", "replace")
             da = ea is not None and _is_dir(ea[0])
