@@ -333,10 +333,22 @@ def measure_status_reviews(store_path: Path) -> None:
     from atocore.cli.store_cmds import index_summary, store_summary
 
     n_open = len(Store(store_path).refs(b"refs/heads/review/"))
-    best, _ = timed(lambda: list_reviews(Store(store_path)))
-    row(f"review list, {n_open} open reviews (in process)", f"{best:.0f} ms", "<= 500 ms")
-    best, _ = timed(lambda: (store_summary(s := Store(store_path)), index_summary(s)))
-    row("status (in process: counts, invalid files, reviews, index)", f"{best:.0f} ms", "<= 300 ms")
+
+    def wall_and_cpu(fn) -> str:  # the machine is shared: CPU time is the steadier figure
+        walls, cpus = [], []
+        for _ in range(5):
+            t, c = time.perf_counter(), time.process_time()
+            fn()
+            walls.append((time.perf_counter() - t) * 1000)
+            cpus.append((time.process_time() - c) * 1000)
+        return f"{min(walls):.0f} ms (CPU {min(cpus):.0f} ms)"
+
+    row(f"review list, {n_open} open reviews (in process)", wall_and_cpu(lambda: list_reviews(Store(store_path))),
+        "<= 500 ms")
+    row("status (in process: counts, invalid files, reviews, index)",
+        wall_and_cpu(lambda: (store_summary(s := Store(store_path)), index_summary(s))), "<= 300 ms")
+    row("status without the reviews part", wall_and_cpu(lambda: store_summary(Store(store_path), reviews=False))
+        if "reviews" in store_summary.__code__.co_varnames else "-")
     env = {**os.environ, "ATOCORE_STORE": str(store_path)}
     for label, args, target in (("atocore status (CLI, incl. interpreter start)", ["status"], "-"),
                                 ("atocore review list (CLI, incl. interpreter start)", ["review", "list"], "-")):

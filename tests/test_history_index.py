@@ -146,12 +146,11 @@ def test_an_index_with_rows_gone_is_caught_by_its_stamp(store):
 
 
 def _slow_branch_point(store: Store, head: str) -> tuple[str | None, set[str]]:
-    from dulwich.graph import find_merge_base
-
-    main = store.head().encode()
-    bases = find_merge_base(store.repo, [main, head.encode()])
-    own = {e.commit.id.decode() for e in store.repo.get_walker(include=[head.encode()], exclude=[main])}
-    return (bases[0].decode() if bases else None), own
+    """The reference answer from the real git CLI: ``git merge-base`` and ``git rev-list``."""
+    main = store.head()
+    base = git("merge-base", main, head, cwd=store.path, check=False).stdout.strip() or None
+    own = set(git("rev-list", head, f"^{main}", cwd=store.path).stdout.split())
+    return base, own
 
 
 def test_review_branch_points_from_the_index_match_the_walk(store, tmp_path):

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sqlite3
 import stat
+import subprocess
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -235,7 +237,41 @@ class HistoryIndex:
         out.reverse()
         return out
 
-    def _append(self, db: sqlite3.Connection, shas: list[str], count: int, head: str | None) -> None:
+    def _git_changes(self, head: str) -> dict[str, list[tuple[str, int]]] | None:
+        """Every first-parent commit's changed files from the real git CLI (C speed: a rebuild of
+        50,000 commits reads packed trees in seconds, not minutes); None if git is unavailable."""
+        if shutil.which("git") is None:
+            return None
+        try:
+            proc = subprocess.run(
+                ["git", "--git-dir", str(self.store.path), "-c", "core.quotepath=off", "log", "--first-parent",
+                 "--diff-merges=first-parent", "--raw", "--no-abbrev", "--no-renames", "-z", "--format=%H", head],
+                capture_output=True, timeout=3600)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if proc.returncode != 0:
+            return None
+        out: dict[str, list[tuple[str, int]]] = {}
+        current: list[tuple[str, int]] | None = None
+        tokens = proc.stdout.split(b"\0")
+        i = 0
+        while i < len(tokens):
+            tok = tokens[i].lstrip(b"\n")
+            i += 1
+            if tok.startswith(b":"):  # ":oldmode newmode oldsha newsha status", then the path
+                _om, _nm, old, new, status = tok[1:].split(b" ")
+                path = tokens[i].decode("utf-8", "replace")
+                i += 1
+                if current is not None and old != new:  # a mode-only change is no change (as the walk)
+                    current.append((path, int(status == b"A")))
+            elif len(tok) == 40:
+                current = out.setdefault(tok.decode(), [])
+            elif tok:
+                return None  # not what we asked for: use the Python diff
+        return out
+
+    def _append(self, db: sqlite3.Connection, shas: list[str], count: int, head: str | None,
+                known_changes: dict[str, list[tuple[str, int]]] | None = None) -> None:
         path_ids: dict[str, int] = {}
 
         def path_id(path: str) -> int:
@@ -273,8 +309,11 @@ class HistoryIndex:
                                 continue
                             db.execute("INSERT INTO merged (sha, pos) VALUES (?, ?)", (bytes.fromhex(c.decode()), i))
                             todo += [p for p in self.store._commit(c).parents if not known(p)]
+                    changes = known_changes.get(sha) if known_changes is not None else None
+                    if changes is None:
+                        changes = self.changed_paths(sha)
                     db.executemany("INSERT OR REPLACE INTO touches (path, pos, added) VALUES (?, ?, ?)",
-                                   [(path_id(p), i, a) for p, a in self.changed_paths(sha)])
+                                   [(path_id(p), i, a) for p, a in changes])
                 last = start + len(chunk) == len(shas)
                 stamp = (head or "") if last else chunk[-1]
                 db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
@@ -307,7 +346,10 @@ class HistoryIndex:
             db.executescript(_SCHEMA)
             db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
                            [("format", FORMAT), ("head", ""), ("count", "0")])
-            self._append(db, shas, 0, head)
+            known = self._git_changes(head) if head else None
+            if known is not None and len(known) != len(shas):
+                known = None  # git saw another history than we walked: trust the walk
+            self._append(db, shas, 0, head, known)
         finally:
             db.close()
         os.replace(tmp, self.path)  # readers see the old file or the whole new one
