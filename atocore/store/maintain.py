@@ -35,12 +35,14 @@ from .objects import ensure_fanout
 
 MAINTENANCE_LOCK = "maintenance.lock"
 SAMPLE_DIRS = ("17", "4a", "b3", "e8")  # git gc --auto samples "17"; four dirs halve the noise
-MAX_LOOSE_BYTES = 128 << 20    # estimated (or this process's) loose bytes that start a repack
+MAX_LOOSE_BYTES = 32 << 20     # estimated (or this process's) loose bytes that start a repack
+# (32 MB, not 128: a year's store packs to ~40 MB, and loose objects on top must keep the store
+# within 2x of its `git gc --aggressive` size; bench/year.py)
 MAX_LOOSE_OBJECTS = 2048       # ... or estimated loose objects
-MAX_PACKS = 12                 # more packs than this: consolidate them (repack -a)
+MAX_PACKS = 8                  # more packs than this: consolidate them (repack -a --cruft)
 IDLE_SECONDS = 2.0             # repack once main has not moved for this long ...
 MAX_WAIT_SECONDS = 600.0       # ... or after this long anyway
-URGENT_LOOSE_BYTES = 4 * MAX_LOOSE_BYTES  # ... or at once past this
+URGENT_LOOSE_BYTES = 16 * MAX_LOOSE_BYTES  # ... or at once past this (512 MB, as before)
 CRUFT_EXPIRY = "2.weeks.ago"   # unreachable objects older than this are dropped at consolidation
 
 
