@@ -492,6 +492,10 @@ def measure_service(store_path: Path) -> None:
                        check=True, capture_output=True)
         floor.append(time.perf_counter() - t)
     row("floor: interpreter + imports of the service (no store)", f"{min(floor):.2f} s")
+    from atocore.retrieval import open_retriever
+
+    open_retriever(Store(store_path)).update()  # "with an up-to-date index": earlier parts wrote commits
+    Store(store_path).history.update()
     port = free_port()
     env = {**os.environ, "ATOCORE_STORE": str(store_path)}
     body = json.dumps({"prompt": "What is the torque spec for the lens mount?", "project": "optics"}).encode()
