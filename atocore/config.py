@@ -129,6 +129,17 @@ def check_remote(name: Any, url: Any) -> tuple[str, str]:
     return name, url
 
 
+_PARSED: dict[bytes, Any] = {}  # atocore.yaml content -> parsed YAML (every capture reads the config)
+
+
+def _load_yaml(raw: bytes, text: str) -> Any:
+    if raw not in _PARSED:
+        if len(_PARSED) > 16:
+            _PARSED.clear()
+        _PARSED[raw] = yaml.safe_load(text)
+    return copy.deepcopy(_PARSED[raw])  # callers may change what they get
+
+
 def parse_config(raw: bytes | None) -> StoreConfig:
     """The configuration in ``raw`` (``None``: the defaults); ``ValidationError`` naming the field."""
     data: Any = {}
@@ -138,7 +149,7 @@ def parse_config(raw: bytes | None) -> StoreConfig:
         except UnicodeDecodeError:
             raise ValidationError(CONFIG_PATH, "is not UTF-8 text") from None
         try:
-            data = yaml.safe_load(text)
+            data = _load_yaml(raw, text)
         except yaml.YAMLError as exc:
             raise ValidationError(CONFIG_PATH, f"is not valid YAML ({str(exc).splitlines()[0]})") from None
         except RecursionError:

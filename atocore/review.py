@@ -130,12 +130,17 @@ def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
     repo = store.repo
     main = store.head()
     head_b = head.encode()
-    base: str | None = None
-    if main is not None:
-        bases = find_merge_base(repo, [main.encode(), head_b])
-        base = bases[0].decode() if bases else None
-    exclude = [main.encode()] if main else []
-    commits = [e.commit for e in repo.get_walker(include=[head_b], exclude=exclude)]
+    fast = _fast_branch_point(store, head, main) if main is not None else None
+    if fast is not None:  # from the history index: no walk over main's history
+        base = fast[0]
+        commits = sorted((store._commit(sha) for sha in fast[1]), key=lambda c: -c.commit_time)
+    else:
+        base = None
+        if main is not None:
+            bases = find_merge_base(repo, [main.encode(), head_b])
+            base = bases[0].decode() if bases else None
+        exclude = [main.encode()] if main else []
+        commits = [e.commit for e in repo.get_walker(include=[head_b], exclude=exclude)]
     oldest = commits[-1] if commits else store._commit(head)
     title, body = _split_message(oldest.message.decode("utf-8", "replace"))
     trailers = dict(_TRAILER_RE.findall("\n".join(c.message.decode("utf-8", "replace") for c in commits)))
@@ -157,7 +162,7 @@ def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
     verdict = gate.check_branch(store, head, main, limits)
     found: dict[str, tuple[int | None, bytes | None]] = {}
     try:
-        for path, old_sha, new_sha, mode in store.tree_changes(base_tree, head_tree):
+        for path, old_sha, new_sha, mode in store.changed_files(base_tree, head_tree):
             p.changes.append(Change(path, old_sha, new_sha))
             content = None
             if new_sha is not None and mode == gate.FILE_MODE:
@@ -178,7 +183,13 @@ def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
             p.problems.append(problem)
     p.problems.extend(_append_only_problems(store, p.changes, p.files))
     if main is not None and base != main:
-        ours = {c.path: c.new for c in store.diff(base, main)}
+        # what main did to the branch's paths since the base: two lookups per path, not a diff of
+        # the whole store between base and main (thousands of paths a year later)
+        ours = {}
+        for c in p.changes:
+            now = store.blob_id(c.path, main)
+            if now != (store.blob_id(c.path, base) if base else None):
+                ours[c.path] = now
         for c in p.changes:
             if c.path in ours and ours[c.path] != c.new:
                 merged = _merge_state(store, c.path, c.old, ours[c.path], c.new)
@@ -208,6 +219,14 @@ def _safe_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
         return p
 
 
+def _fast_branch_point(store: Store, head: str, main: str) -> tuple[str | None, list[str]] | None:
+    """Merge base and the branch's own commits from the store's history index (None: walk)."""
+    try:
+        return store.history.branch_point(head, main)
+    except (OSError, NotFound):
+        return None
+
+
 def list_reviews(store: Store) -> list[Proposal]:
     """Open proposals (``review/*`` branches, including ones pushed by people), oldest first."""
     out = []
@@ -231,6 +250,20 @@ def get_review(store: Store, review_id: str) -> Proposal:
     return _safe_view(store, rid, ref, head)
 
 
+_STATES: dict[tuple[str, str], ProjectState] = {}  # (blob sha, path) -> parsed (read only here)
+
+
+def _parsed_state(store: Store, sha: str, path: str) -> ProjectState:
+    """A state file parsed once per content: listing 100 reviews of a busy project merges each
+    against the same main version of ``state/<project>.yaml``."""
+    key = (sha, path)
+    if key not in _STATES:
+        if len(_STATES) > 256:
+            _STATES.clear()
+        _STATES[key] = parse_state(store.read_blob(sha), path)
+    return _STATES[key]
+
+
 def _merge_state(store: Store, path: str, base: str | None, ours: str | None, theirs: str | None) -> bytes | None:
     """Three-way merge of a trusted-state file, entry by entry (key); None if it really conflicts.
 
@@ -241,7 +274,7 @@ def _merge_state(store: Store, path: str, base: str | None, ours: str | None, th
     if not path.startswith("state/") or ours is None or theirs is None:
         return None
     try:
-        states = [parse_state(store.read_blob(sha), path) if sha else ProjectState(project="-")
+        states = [_parsed_state(store, sha, path) if sha else ProjectState(project="-")
                   for sha in (base, ours, theirs)]
     except ValidationError:
         return None

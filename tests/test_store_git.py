@@ -88,3 +88,23 @@ def test_loose_objects_are_packed_in_the_background_when_idle(store, monkeypatch
     add_memory(fresh, "written after the repack", "episodic")
     assert maintain.pack(store.path)["packed"] is True
     fsck(store.path)
+
+
+def test_unreachable_loose_objects_are_consolidated_into_a_cruft_pack(store, monkeypatch):
+    """A rejected proposal's objects are unreachable: ``repack -d`` leaves them loose (forever,
+    and they would keep the pile-up check firing), so the pass consolidates into a cruft pack."""
+    from atocore.review import propose, reject_review
+    from atocore.store import maintain
+
+    for i in range(3):
+        r = propose(store, {f"sources/p/n{i}.md": f"proposal {i}\n".encode()}, f"Proposal {i}")
+        reject_review(store, r.id, "not needed", "Bob <bob@example.org>")
+    add_memory(store, "kept", "episodic")
+    monkeypatch.setattr(maintain, "MAX_LOOSE_OBJECTS", -1)  # still "piled up" after the incremental pass
+    assert maintain.run_policy(store.path) == 0
+    fanout = [p for p in store.objects_dir.iterdir() if len(p.name) == 2]
+    assert not any(any(p.iterdir()) for p in fanout)  # nothing left loose, unreachable objects included
+    if maintain._git_version() >= (2, 37):
+        assert list((store.objects_dir / "pack").glob("*.mtimes"))  # the cruft pack keeps them (2 weeks)
+    assert [m.text for m in list_memories(Store(store.path))] == ["kept"]
+    fsck(store.path)

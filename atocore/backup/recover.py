@@ -99,4 +99,7 @@ def init_from(url: str, path, rebuild_index: bool = True, verify: bool = True):
             t1 = time.perf_counter()
             open_retriever(store).rebuild()
             store.recovery["index_seconds"] = round(time.perf_counter() - t1, 3)
+        t1 = time.perf_counter()
+        store.history.update()  # the path history index too, so the first `memory history` is instant
+        store.recovery["history_seconds"] = round(time.perf_counter() - t1, 3)
     return store

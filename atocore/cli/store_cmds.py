@@ -62,31 +62,51 @@ def store_summary(store) -> dict:
     from ..errors import ValidationError
     from ..records import parse_memory, parse_project, parse_state
     from ..review import list_reviews
+    from ..store.parsecache import ParseCache
 
     head = store.head()
     files = store.files("main") if head else {}
     memories: dict[str, int] = {}
     state_projects = state_entries = projects = interactions = sources = other = 0
     invalid: list[str] = []
+    # Parsing every record is what costs; results are cached by blob sha (store/parsecache.py).
+    cache = ParseCache(store.index_dir, "status-cache.json")
+
+    def check(parse, raw_sha: str, path: str):
+        def compute():
+            try:
+                return ["ok", parse(store.read_blob(raw_sha), path)]
+            except ValidationError as exc:
+                return ["invalid", str(exc) if str(exc).startswith(path) else f"{path}: {exc}"]
+        # the path is part of the key: a file whose name does not match its id is invalid
+        return cache.get(f"{raw_sha}:{path}", compute)
+
     for path, sha in sorted(files.items()):
-        try:
-            if path.startswith("memories/") and path.endswith(".md"):
-                m = parse_memory(store.read_blob(sha), path)
-                memories[m.status] = memories.get(m.status, 0) + 1
-            elif path.startswith("state/") and path.endswith(".yaml"):
-                state_entries += len(parse_state(store.read_blob(sha), path).entries)
-                state_projects += 1
-            elif path.startswith("projects/") and path.endswith(".yaml"):
-                parse_project(store.read_blob(sha), path)
-                projects += 1
-            elif path.startswith("interactions/") and path.endswith(".jsonl"):
-                interactions += 1
-            elif path.startswith("sources/"):
-                sources += 1
-            else:
-                other += 1
-        except ValidationError as exc:
-            invalid.append(str(exc) if str(exc).startswith(path) else f"{path}: {exc}")
+        if path.startswith("memories/") and path.endswith(".md"):
+            verdict = check(lambda raw, p: parse_memory(raw, p).status, sha, path)
+        elif path.startswith("state/") and path.endswith(".yaml"):
+            verdict = check(lambda raw, p: len(parse_state(raw, p).entries), sha, path)
+        elif path.startswith("projects/") and path.endswith(".yaml"):
+            verdict = check(lambda raw, p: parse_project(raw, p).id, sha, path)
+        elif path.startswith("interactions/") and path.endswith(".jsonl"):
+            interactions += 1
+            continue
+        elif path.startswith("sources/"):
+            sources += 1
+            continue
+        else:
+            other += 1
+            continue
+        if verdict[0] != "ok":
+            invalid.append(verdict[1])
+        elif path.startswith("memories/"):
+            memories[verdict[1]] = memories.get(verdict[1], 0) + 1
+        elif path.startswith("state/"):
+            state_entries += verdict[1]
+            state_projects += 1
+        else:
+            projects += 1
+    cache.save()
     reviews = list_reviews(store) if head else []
     info = store.info(head) if head else None
     return {

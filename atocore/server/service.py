@@ -168,6 +168,7 @@ class Service:
                         self.last_update_error = None
                         if (self.last_update or {}).get("action") == "rebuild":
                             _freeze(collect=False)  # a rebuilt index is long-lived too
+                    self._update_history(head)
                     seen = head
             except Exception as exc:  # never let the watcher die; report on /health and retry
                 self.last_update_error = f"{type(exc).__name__}: {exc}"
@@ -175,6 +176,13 @@ class Service:
                 self._stop.wait(2.0)
             self._wake.wait(self.watch_interval)
             self._wake.clear()
+
+    def _update_history(self, head: str | None) -> None:
+        """Keep the path history index at main too, so history requests never catch up."""
+        try:
+            self.store.history.update(head)
+        except Exception:  # derived data: history falls back to walking; retried on the next move
+            log.exception("history index update failed")
 
     # ------------------------------------------------------------------ last context build
 

@@ -10,6 +10,14 @@ start a detached, low-priority job that holds ``maintenance.lock``, waits for a 
 alongside writers and readers: git writes the pack before removing the loose copies, and
 writers never depend on an object being loose.
 
+Unreachable objects (a rejected review's commits and trees, a writer killed before its ref
+moved) are never packed by ``repack -d`` and would stay loose forever, keeping the estimate above
+the threshold (a repack after every commit that achieves nothing). So when loose objects are
+still over the threshold after the incremental repack, or packs pile up, the job consolidates:
+``git repack -a -d --cruft`` packs everything reachable into one pack and the unreachable
+objects into a *cruft pack* (deltified, so a year of rejected proposals is a few MB), dropping
+those unreachable for more than two weeks (git gc's default expiry).
+
 ``ATOCORE_AUTO_PACK=0`` turns the automatic start off; :func:`pack` runs it by hand.
 """
 
@@ -27,12 +35,15 @@ from .objects import ensure_fanout
 
 MAINTENANCE_LOCK = "maintenance.lock"
 SAMPLE_DIRS = ("17", "4a", "b3", "e8")  # git gc --auto samples "17"; four dirs halve the noise
-MAX_LOOSE_BYTES = 128 << 20    # estimated (or this process's) loose bytes that start a repack
+MAX_LOOSE_BYTES = 32 << 20     # estimated (or this process's) loose bytes that start a repack
+# (32 MB, not 128: a year's store packs to ~40 MB, and loose objects on top must keep the store
+# within 2x of its `git gc --aggressive` size; bench/year.py)
 MAX_LOOSE_OBJECTS = 2048       # ... or estimated loose objects
-MAX_PACKS = 12                 # more packs than this: consolidate them (repack -a)
+MAX_PACKS = 8                  # more packs than this: consolidate them (repack -a --cruft)
 IDLE_SECONDS = 2.0             # repack once main has not moved for this long ...
 MAX_WAIT_SECONDS = 600.0       # ... or after this long anyway
-URGENT_LOOSE_BYTES = 4 * MAX_LOOSE_BYTES  # ... or at once past this
+URGENT_LOOSE_BYTES = 16 * MAX_LOOSE_BYTES  # ... or at once past this (512 MB, as before)
+CRUFT_EXPIRY = "2.weeks.ago"   # unreachable objects older than this are dropped at consolidation
 
 
 def loose_estimate(objects_dir: Path) -> tuple[int, int]:
@@ -56,9 +67,40 @@ def pack_count(objects_dir: Path) -> int:
         return 0
 
 
+def _git_version() -> tuple[int, ...]:
+    try:
+        out = subprocess.run(["git", "--version"], capture_output=True, text=True, timeout=30).stdout
+        return tuple(int(x) for x in out.split()[2].split(".")[:2])
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return (0,)
+
+
 def _command(objects_dir: Path, full: bool) -> list[str]:
     full = full or pack_count(objects_dir) >= MAX_PACKS
-    return ["git", "-c", "gc.auto=0", "-c", "pack.threads=1", "repack", "-d", "-q", *(["-a"] if full else [])]
+    base = ["git", "-c", "gc.auto=0", "-c", "pack.threads=1", "repack", "-d", "-q"]
+    if not full:
+        return base
+    if _git_version() >= (2, 37):  # cruft packs: unreachable objects packed, not left loose
+        return [*base, "--cruft", f"--cruft-expiration={CRUFT_EXPIRY}"]
+    return [*base, "-a"]
+
+
+def run_policy(store_path: Path) -> int:
+    """One maintenance pass (call with ``maintenance.lock`` held): an incremental repack, then a
+    consolidating one if loose objects are still over the threshold (unreachable ones) or packs
+    piled up. Returns git's exit code."""
+    objects_dir = store_path / "objects"
+    full = pack_count(objects_dir) >= MAX_PACKS
+    code = 0
+    if not full:
+        code = subprocess.run(_command(objects_dir, False), cwd=store_path, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        full = code == 0 and needs_pack(objects_dir)
+    if full:
+        code = subprocess.run(_command(objects_dir, True), cwd=store_path, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    ensure_fanout(objects_dir)
+    return code
 
 
 def needs_pack(objects_dir: Path) -> bool:
@@ -117,10 +159,7 @@ def wait_for_idle_then_pack(store_path: Path) -> int:
         if loose_estimate(objects_dir)[1] > URGENT_LOOSE_BYTES:
             break
         time.sleep(0.5)
-    code = subprocess.run(_command(objects_dir, False), cwd=store_path, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
-    ensure_fanout(objects_dir)
-    return code
+    return run_policy(store_path)
 
 
 def pack(store_path: Path, full: bool = False, timeout: float = 600) -> dict:
