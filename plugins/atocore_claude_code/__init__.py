@@ -34,6 +34,7 @@ SOURCE = "claude-code"
 MAX_ADDITIONAL_CONTEXT = 10_000  # Claude Code's cap for additionalContext
 CONTEXT_BUDGET = 8_000  # what we ask the server for; leaves room for the wrapper
 TAIL_STEPS = (256 * 1024, 4 * 1024 * 1024, 16 * 1024 * 1024)  # transcript bytes scanned from the end
+MAX_LATER_TURNS = 8  # turns written after Stop's own one that last_turn looks past
 TAG = "atocore-context"  # our supplement is wrapped in <atocore-context>...</atocore-context>
 
 # Text that Claude Code or AtoCore put into user turns, which is not what the person typed.
@@ -125,9 +126,12 @@ def _parse_lines(blob: bytes) -> list[dict]:
     return out
 
 
-def last_turn(path: str) -> tuple[dict | None, str]:
-    """(the user line that started the last turn, all assistant text after it), reading only
-    the file's tail. The line is the person's prompt or a system-originated one (turn_start)."""
+def last_turn(path: str, prompt_id: str | None = None) -> tuple[dict | None, str]:
+    """(the user line that started the last turn, all assistant text after it up to the next
+    turn), reading only the file's tail. The line is the person's prompt or a system-originated
+    one (turn_start). With ``prompt_id`` (Stop's, CLI >= 2.1.196) the turn of that prompt: our
+    Stop hook runs async, so the transcript may already hold the next turn (a task notification
+    arrives right after a turn that started a background subagent)."""
     size = os.path.getsize(path)
     with open(path, "rb") as fh:
         for step in TAIL_STEPS:
@@ -138,9 +142,17 @@ def last_turn(path: str) -> tuple[dict | None, str]:
                 blob = blob.split(b"\n", 1)[1] if b"\n" in blob else b""  # drop the partial first line
             entries = _parse_lines(blob)
             replies: list[str] = []
+            skipped = 0
             for entry in reversed(entries):
                 if turn_start(entry) is not None:
-                    return entry, "\n\n".join(reversed([r for r in replies if r.strip()]))
+                    pid = entry.get("promptId")
+                    if prompt_id is None or not isinstance(pid, str) or pid == prompt_id:
+                        return entry, "\n\n".join(reversed([r for r in replies if r.strip()]))
+                    skipped += 1
+                    if skipped > MAX_LATER_TURNS:
+                        return None, ""
+                    replies = []  # a later turn: not ours
+                    continue
                 replies.append(assistant_text(entry))
             if not start:
                 break
@@ -175,7 +187,7 @@ def parse_hook_payload(payload: dict) -> list[dict]:
     if isinstance(path, str) and path:
         path = os.path.expanduser(path)
         if os.path.isfile(path):
-            entry, reply = last_turn(path)
+            entry, reply = last_turn(path, payload.get("prompt_id") if isinstance(payload.get("prompt_id"), str) else None)
     pid = payload.get("prompt_id")  # CLI >= 2.1.196: tells whether the transcript caught up
     if entry is not None and isinstance(pid, str) and isinstance(entry.get("promptId"), str) and entry["promptId"] != pid:
         entry, reply = None, ""  # the current prompt is not in the transcript yet: keep the reply alone
