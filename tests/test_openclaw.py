@@ -150,7 +150,7 @@ console.log(JSON.stringify({ out: out ?? null, logs }));
 def run_node(step: str, url: str, tmp_path: Path) -> dict:
     work = tmp_path / "openclaw-plugin"
     if not work.exists():
-        shutil.copytree(PLUGIN, work)  # the driver imports the module exactly as index.ts does
+        shutil.copytree(PLUGIN, work)  # the driver imports the module exactly as index.js does
     driver = work / "driver.mjs"
     driver.write_text(DRIVER)
     p = subprocess.run([NODE, str(driver), url, step], capture_output=True, text=True, timeout=60)
@@ -294,3 +294,28 @@ def test_context_request_uses_the_current_user_message(tmp_path, store):
         assert [s["body"]["prompt"] for s in cur["sent"]] == ["what size is the pitch lap?"]
         empty = replay("recall-empty", srv.url, tmp_path)
         assert empty["sent"] == [] and empty["out"] is None  # "" = no textual request: no fallback
+
+
+def test_import_reads_zstd_compressed_events(tmp_path, store):
+    import base64
+    import sqlite3
+
+    rec = json.loads((DATA / "transcript_events_mcp.json").read_text())
+    assert any("event_zstd_b64" in r for r in rec["rows"])  # OpenClaw compresses larger events
+    path = tmp_path / "openclaw-agent.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE transcript_events (session_id TEXT NOT NULL, seq INTEGER NOT NULL, event_json TEXT, "
+               "created_at INTEGER NOT NULL, event_zstd BLOB, event_utf8_bytes INTEGER, navigation_json TEXT, "
+               "PRIMARY KEY (session_id, seq))")
+    for r in rec["rows"]:
+        packed = base64.b64decode(r["event_zstd_b64"]) if "event_zstd_b64" in r else None
+        db.execute("INSERT INTO transcript_events VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (r["session_id"], r["seq"], r.get("event_json"), r["created_at"], packed,
+                    r.get("event_utf8_bytes"), r.get("navigation_json")))
+    db.commit()
+    db.close()
+    out = json.loads(run_cli("import", "openclaw", str(path), "--json", store=store).stdout)
+    assert out["created"] == 1 and not out["problems"], out  # before: "zstd-compressed" problem, 0 turns
+    [turn] = store_turns(open_store(store.path))
+    assert turn["prompt"] == "what size is the pitch lap?" and turn["response"] == "Done."
+    assert turn["id"].startswith("oc-run-")

@@ -83,11 +83,10 @@ def install(integration: str, project_dir: str | None, local: bool, user: bool, 
             click.echo(str(folder))
             return
         report = {"plugin_dir": str(folder), "steps": [
-            f"openclaw plugins install {folder}",
-            "then in ~/.openclaw/openclaw.json: plugins.slots.memory = \"atocore\" (optional) and "
-            "plugins.entries.atocore = {enabled: true, config: {url: \"http://127.0.0.1:8100\"}, "
-            "hooks: {allowConversationAccess: true, allowPromptInjection: true}}",
-            "import old sessions: atocore import openclaw ~/.openclaw/agents/<agent>/sessions/*.jsonl",
+            f'openclaw plugins install "{folder}" --force --accept-capabilities',
+            'openclaw config set plugins.entries.atocore "{\\"config\\": {\\"url\\": \\"$ATOCORE_URL\\"}, '
+            '\\"hooks\\": {\\"allowConversationAccess\\": true}}" --strict-json --merge',
+            "import earlier sessions: atocore import openclaw ~/.openclaw/agents/main/agent/openclaw-agent.sqlite",
         ]}
         if as_json:
             echo_json(report)

@@ -119,8 +119,8 @@ def _zstd_decompress(blob: bytes) -> bytes:
     try:
         import zstandard
     except ImportError:
-        raise ValueError("a transcript event is zstd-compressed; install the `zstandard` package "
-                         "(pip install 'atocore[openclaw]') to import it") from None
+        raise ValueError("a transcript event is zstd-compressed and the `zstandard` package (an "
+                         "AtoCore dependency) is not installed; pip install zstandard") from None
     try:
         return zstandard.ZstdDecompressor().decompress(blob, max_output_size=8 * 1024 * 1024)
     except zstandard.ZstdError as exc:
@@ -144,7 +144,12 @@ def sqlite_sessions(path: str) -> list[tuple[str, str | None, list[dict]]]:
         for sid, raw, packed in db.execute(
                 "SELECT session_id, event_json, event_zstd FROM transcript_events ORDER BY session_id, seq"):
             if raw is None and packed is not None:
-                raw = _zstd_decompress(packed).decode("utf-8", "replace")  # no zstandard: says so
+                try:
+                    raw = _zstd_decompress(packed).decode("utf-8", "replace")
+                except ValueError as exc:
+                    if "not installed" in str(exc):
+                        raise  # says how to fix it; nothing of this file is imported half
+                    continue  # one unreadable event: the rest of the session still counts
             try:
                 entry = json.loads(raw)
             except (TypeError, ValueError):
