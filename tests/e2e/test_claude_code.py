@@ -153,6 +153,10 @@ def test_mcp_tools_reach_the_model_as_text(claude, api, atocore):
 
 
 def test_plugin_skill_points_at_the_configured_server(claude, api, atocore):
+    market = REPO / "plugins" / "atocore_claude_code"
+    for folder in (market, market / "claude-plugin"):  # the marketplace and the plugin itself
+        out = claude("plugin", "validate", "--strict", str(folder), cwd=claude.home).stdout
+        assert "Validation passed" in out, out
     install_plugin(claude, atocore.url)
     api.on("look it up", tool_use("Skill", {"skill": "atocore:atocore-recall"}))
     api.on(lambda r: r.tool_results(), text("Looked."))
