@@ -296,7 +296,9 @@ class HttpBackend:
         text = " ".join(getattr(c, "text", "") for c in result.content)
         if result.is_error:
             raise AtoCoreError(text.removeprefix("Error executing tool remember: "))
-        data = result.structured_content
+        from .mcp_server import payload_of
+
+        data = payload_of(result)
         if not isinstance(data, dict):
             raise AtoCoreError(f"unexpected answer from {self.url}/mcp: {text[:200]}")
         return {k: v for k, v in data.items() if k != "via"}

@@ -4,8 +4,10 @@
 tools. The same server object is served over stdio (``atocore mcp``, atocore/cli/mcp_cmds.py)
 or streamable HTTP at ``/mcp`` in the service (atocore/server/mcp.py). Answers come from a
 backend (atocore/mcp_backends.py) that returns the HTTP API's own payloads; each tool turns
-that payload into short factual text with its provenance (store path, lines, commit) and also
-returns the payload itself as ``structuredContent``. See docs/mcp.md.
+that payload into short factual text with its provenance (store path, lines, commit); the payload
+itself travels in the result's ``_meta`` under ``atocore/payload``, never as ``structuredContent``:
+Claude Code (2.1.332) gives the model only ``structuredContent`` when a result has it, which
+would hide the curated text and cost ~3x the tokens. See docs/mcp.md.
 
 Imported only by those two entry points: it pulls in the MCP SDK (never on the hook path).
 """
@@ -44,10 +46,20 @@ def _short(sha: str | None) -> str:
     return (sha or "?")[:12]
 
 
+PAYLOAD_KEY = "atocore/payload"  # the API's JSON payload, for programs (not shown to models)
+
+
 def _result(text: str, data: Any, via: str) -> CallToolResult:
     payload = dict(data) if isinstance(data, dict) else {"items": data}
     payload["via"] = via
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=payload)
+    return CallToolResult(content=[TextContent(type="text", text=text)], _meta={PAYLOAD_KEY: payload})
+
+
+def payload_of(result: Any) -> dict | None:
+    """The JSON payload of one of our tool results (client side)."""
+    meta = getattr(result, "meta", None)
+    data = meta.get(PAYLOAD_KEY) if isinstance(meta, dict) else None
+    return data if isinstance(data, dict) else None
 
 
 def _where(hit: dict) -> str:

@@ -50,7 +50,9 @@ def test_stop_writes_into_the_store_when_no_server_runs(tmp_path, store, hook_en
     [turn] = store_turns(open_store(store.path))
     assert turn["source"] == "claude-code" and turn["session_id"] == SESSION
     assert turn["prompt"] == "why does the login test fail?"  # our own supplement stripped
-    assert turn["response"] == "The fixture token expired; I regenerated it and the test passes."
+    # the transcript lags: its text for the turn, then the final message only Stop carries
+    assert turn["response"] == ("The fixture token expired; I regenerated it.\n\n"
+                                "The fixture token expired; I regenerated it and the test passes.")
     assert turn["id"].startswith("cc-") and turn["created"].startswith("2026-08-01T09:")
     assert turn["meta"]["cwd"] == "/home/dev/p04" and turn["meta"]["event"] == "Stop"
     assert "server unreachable" in hook_log(hook_env)

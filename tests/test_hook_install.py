@@ -43,7 +43,7 @@ def test_install_merges_and_uninstall_restores_exactly(tmp_path):
             if "hook claude-code" in h["command"]} == {"SessionStart", "UserPromptSubmit", "Stop", "SessionEnd"}
     stop = [h for g in data["hooks"]["Stop"] for h in g["hooks"] if "hook claude-code" in h["command"]][0]
     assert stop["async"] is True and stop["type"] == "command"
-    assert data["hooks"]["SessionStart"][-1]["matcher"] == "startup|resume|clear|compact"
+    assert data["hooks"]["SessionStart"][-1]["matcher"] == "startup|resume|clear|compact|fork"
     # installing again replaces ours instead of duplicating
     run_cli("install", "claude-code", "--project", str(project), "--url", "http://127.0.0.1:8100")
     again = json.loads(settings.read_text())
@@ -72,19 +72,24 @@ def test_invalid_settings_are_left_alone(tmp_path):
     assert settings.read_text() == "{ not json"
 
 
-def test_installed_command_runs(tmp_path):
-    """The command written into settings starts our hook (exit 0, nothing printed on a no-op event)."""
+@pytest.mark.parametrize("flags, name", [(["--local"], "settings.local.json"), ([], "settings.json")])
+def test_installed_command_runs(tmp_path, flags, name):
+    """The command written into settings starts our hook (exit 0, nothing printed on a no-op event).
+    The shared settings.json names `atocore` (found on PATH), settings.local.json this interpreter."""
     import os
     import shlex
     import subprocess
+    import sys
 
-    run_cli("install", "claude-code", "--project", str(tmp_path))
-    data = json.loads((tmp_path / ".claude" / "settings.json").read_text())
+    run_cli("install", "claude-code", "--project", str(tmp_path), *flags)
+    data = json.loads((tmp_path / ".claude" / name).read_text())
     cmd = data["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"]
     # Claude Code runs hooks in the project folder; a project's own json.py must not shadow ours.
     (tmp_path / "json.py").write_text("raise SystemExit(3)\n")
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     p = subprocess.run(["bash", "-c", cmd], input=b'{"hook_event_name": "Notification"}', capture_output=True,
-                       env={**os.environ, "ATOCORE_HOME": str(tmp_path / "home")}, timeout=60, cwd=tmp_path)
+                       env={**os.environ, "PATH": path, "ATOCORE_HOME": str(tmp_path / "home")}, timeout=60,
+                       cwd=tmp_path)
     assert p.returncode == 0 and p.stdout == b"", (shlex.quote(cmd), p.stderr)
 
 

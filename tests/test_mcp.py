@@ -25,6 +25,17 @@ def text_of(result) -> str:
     return "\n".join(getattr(c, "text", "") for c in result.content)
 
 
+def payload(result) -> dict:
+    """The API payload of a tool result. Never ``structuredContent``: Claude Code shows the model
+    only that when present, and the curated text (sources, "NOT active") would never reach it."""
+    from atocore.mcp_server import payload_of
+
+    assert result.structured_content is None
+    data = payload_of(result)
+    assert isinstance(data, dict), result
+    return data
+
+
 async def _http_session(url: str, calls, headers: dict | None = None):
     async with httpx2.AsyncClient(headers=headers or {}, timeout=30, trust_env=False) as http, \
             streamable_http_client(url + "/mcp", http_client=http) as (read, write), \
@@ -80,28 +91,28 @@ def test_http_tools_answer_with_provenance_and_remember_only_proposes(served):
     # search: the same hits as POST /search, with source, store path and commit in the text
     res = out["search"]
     assert not res.is_error
-    assert [h["id"] for h in res.structured_content["hits"]] == [h["id"] for h in rest_search["hits"]]
+    assert [h["id"] for h in payload(res)["hits"]] == [h["id"] for h in rest_search["hits"]]
     top = rest_search["hits"][0]
     assert top["project"] == "rover" and top["source"] in text_of(res) and top["commit"][:12] in text_of(res)
 
     # context: the supplement, state first, with sources
     ctx = out["context"]
-    assert not ctx.is_error and ctx.structured_content["project"] == "p04"
+    assert not ctx.is_error and payload(ctx)["project"] == "p04"
     assert "cerium" in text_of(ctx) and "Pitch lap diameter is 300 mm" in text_of(ctx)
     assert "polishing.md" in text_of(ctx) and "given" in text_of(ctx)
 
     # trusted state and projects
     st = out["state"]
-    assert st.structured_content["entries"] == rest_state["entries"]
+    assert payload(st)["entries"] == rest_state["entries"]
     assert "lap-size: Pitch lap diameter is 300 mm" in text_of(st) and "state/p04.yaml#lap-size" in text_of(st)
     assert "not a registered project" in text_of(out["no_state"]) and "p04" in text_of(out["no_state"])
-    assert {p["id"] for p in out["projects"].structured_content["projects"]} == {"p04", "rover"}
+    assert {p["id"] for p in payload(out["projects"])["projects"]} == {"p04", "rover"}
     assert "rover — Mars rover" in text_of(out["projects"])
 
     # remember: a review branch with a candidate memory; main and the active memories untouched
     rem = out["remember"]
     assert not rem.is_error, text_of(rem)
-    rid = rem.structured_content["review"]
+    rid = payload(rem)["review"]
     assert rid.startswith("remember-") and "NOT active" in text_of(rem)
     assert review_refs(store) == [f"refs/heads/review/{rid}"]
     assert store.head() == main_before
@@ -112,7 +123,7 @@ def test_http_tools_answer_with_provenance_and_remember_only_proposes(served):
     body = prop.files[path].decode()
     assert "status: candidate" in body and "The P04 lap is recut with a brass tool" in body
     # the same text again (punctuation aside) is not proposed twice
-    assert out["again"].structured_content["proposed"] is False and len(review_refs(store)) == 1
+    assert payload(out["again"])["proposed"] is False and len(review_refs(store)) == 1
 
     # bad input: a tool error naming the field and what is allowed; nothing written
     assert out["bad_type"].is_error and "type" in text_of(out["bad_type"])
@@ -131,7 +142,7 @@ def test_http_remember_needs_the_service_token(served_token):
                                                "project": "rover"}))
 
     _, (found, refused) = over_http(served_token.url, calls)
-    assert not found.is_error and found.structured_content["hits"]  # reads need no token, like REST
+    assert not found.is_error and payload(found)["hits"]  # reads need no token, like REST
     assert refused.is_error and "Bearer" in text_of(refused) and review_refs(store) == []
     _, (_, wrong) = over_http(served_token.url, calls, {"Authorization": "Bearer nope"})
     assert wrong.is_error and "not the service's token" in text_of(wrong) and review_refs(store) == []
@@ -164,7 +175,8 @@ def test_http_endpoint_hosts_and_neighbours(served):
     assert listed.status_code == 200, listed.text
     result = listed.json()["result"]
     assert "p04 — P04 telescope" in result["content"][0]["text"]
-    assert {p["id"] for p in result["structuredContent"]["projects"]} == {"p04", "rover"}
+    assert {p["id"] for p in result["_meta"]["atocore/payload"]["projects"]} == {"p04", "rover"}
+    assert "structuredContent" not in result  # the model reads the text, not a JSON copy of it
     assert missing.status_code == 404 and missing.json()["error"]  # AtoCore's JSON 404s are unchanged
     assert "/mcp" not in openapi["paths"]
 
@@ -205,15 +217,15 @@ def test_stdio_uses_the_service_when_up_and_the_store_when_not(two_projects, tmp
     init, out = anyio.run(_stdio_session, env, str(tmp_path), _stdio_calls)
     assert init.server_info.name == "atocore"
     assert {t.name for t in out["tools"].tools} == TOOLS
-    hits = out["search"].structured_content["hits"]
-    assert out["search"].structured_content["via"] == "store"
+    hits = payload(out["search"])["hits"]
+    assert payload(out["search"])["via"] == "store"
     assert hits and hits[0]["source"] == "metrology/interferometer.md" and "633 nm" in text_of(out["search"])
     assert "Gripper firmware v2 in test" in text_of(out["state"])
-    assert out["context"].structured_content["project"] == "rover" and "STM32" in text_of(out["context"])
+    assert payload(out["context"])["project"] == "rover" and "STM32" in text_of(out["context"])
     rem = out["remember"]
     assert not rem.is_error, text_of(rem)
-    assert rem.structured_content["via"] == "store" and review_refs(store) == [
-        f"refs/heads/review/{rem.structured_content['review']}"]
+    assert payload(rem)["via"] == "store" and review_refs(store) == [
+        f"refs/heads/review/{payload(rem)['review']}"]
 
     # 2. the service is up (with a token): answers and the write go through it
     with serve_store(store, token=TOKEN) as srv:
@@ -227,10 +239,10 @@ def test_stdio_uses_the_service_when_up_and_the_store_when_not(two_projects, tmp
         _, (found, rem2) = anyio.run(_stdio_session, env, str(tmp_path), calls)
         with httpx.Client(base_url=srv.url, timeout=30) as c:
             rest = c.post("/search", json={"query": "gripper servo", "k": 3}).json()
-    assert found.structured_content["via"] == "service"
-    assert [h["id"] for h in found.structured_content["hits"]] == [h["id"] for h in rest["hits"]]
+    assert payload(found)["via"] == "service"
+    assert [h["id"] for h in payload(found)["hits"]] == [h["id"] for h in rest["hits"]]
     assert not rem2.is_error, text_of(rem2)
-    assert rem2.structured_content["via"] == "service" and len(review_refs(store)) == 2
+    assert payload(rem2)["via"] == "service" and len(review_refs(store)) == 2
     assert [m.status for m in list_memories(store, project="rover")] == ["active"]
 
 

@@ -102,15 +102,20 @@ def test_import_unknown_source_is_a_clear_error(tmp_path, store):
 
 def test_plugin_files_are_well_formed():
     pkg = json.loads((PLUGIN / "package.json").read_text())
-    assert pkg["openclaw"]["extensions"] == ["./index.ts"]
+    # `openclaw plugins install <folder>` loads runtime JavaScript: a .ts entry is refused (2026.9.6)
+    assert pkg["openclaw"]["extensions"] == ["./index.js"] and (PLUGIN / "index.js").is_file()
+    assert not list(PLUGIN.glob("*.ts")) and set(pkg["files"]) <= {p.name for p in PLUGIN.iterdir()}
     manifest = json.loads((PLUGIN / "openclaw.plugin.json").read_text())
-    assert manifest["id"] == "atocore" and manifest["kind"] == "memory"
-    assert manifest["configSchema"]["type"] == "object"
+    assert manifest["id"] == "atocore" and manifest["configSchema"]["type"] == "object"
+    # No exclusive slot: `kind: "memory"` would replace OpenClaw's own memory, or stay disabled
+    # while memory-core holds the slot. AtoCore is a supplement beside it.
+    assert "kind" not in manifest and manifest["activation"]["onStartup"] is True
     skill = (PLUGIN / "skills" / "atocore-recall" / "SKILL.md").read_text()
     assert skill.startswith("---\nname: atocore-recall\ndescription: ")
-    index = (PLUGIN / "index.ts").read_text()
-    for needle in ('"before_prompt_build"', '"agent_end"', "prependContext", "./atocore-core.mjs"):
+    index = (PLUGIN / "index.js").read_text()
+    for needle in ('"before_prompt_build"', '"agent_end"', "./atocore-core.mjs"):
         assert needle in index
+    assert "kind:" not in index  # the runtime-entry kind is deprecated too
 
 
 NODE = shutil.which("node")
@@ -145,7 +150,7 @@ console.log(JSON.stringify({ out: out ?? null, logs }));
 def run_node(step: str, url: str, tmp_path: Path) -> dict:
     work = tmp_path / "openclaw-plugin"
     if not work.exists():
-        shutil.copytree(PLUGIN, work)  # the driver imports the module exactly as index.ts does
+        shutil.copytree(PLUGIN, work)  # the driver imports the module exactly as index.js does
     driver = work / "driver.mjs"
     driver.write_text(DRIVER)
     p = subprocess.run([NODE, str(driver), url, step], capture_output=True, text=True, timeout=60)
@@ -191,3 +196,126 @@ def test_openclaw_hook_command_accepts_the_plugin_turn_shape(tmp_path, store):
     p = run_hook(body, env, source="openclaw")
     assert p.returncode == 0 and p.stdout == b""
     assert wait_for(lambda: store_turns(open_store(store.path)))[0]["source"] == "openclaw"
+
+
+# ----------------------------------------------------------------------------- recorded from OpenClaw 2026.9.6
+
+DATA = Path(__file__).parent / "data" / "openclaw-2026.9.6"
+
+
+def recorded_db(path: Path) -> Path:
+    """An OpenClaw agent database holding the recorded transcript_events table."""
+    import sqlite3
+
+    rec = json.loads((DATA / "transcript_events.json").read_text())
+    db = sqlite3.connect(path)
+    try:
+        db.execute(rec["schema"])
+    except sqlite3.OperationalError:  # an older SQLite than Node's lacks octet_length(): same columns
+        db.execute("CREATE TABLE transcript_events (session_id TEXT NOT NULL, seq INTEGER NOT NULL, event_json TEXT, "
+                   "created_at INTEGER NOT NULL, event_zstd BLOB, event_utf8_bytes INTEGER, navigation_json TEXT, "
+                   "PRIMARY KEY (session_id, seq)) STRICT")
+    db.executemany("INSERT INTO transcript_events (session_id, seq, event_json, created_at) VALUES (?, ?, ?, ?)",
+                   [(r["session_id"], r["seq"], r["event_json"], r["created_at"]) for r in rec["rows"]])
+    db.commit()
+    db.close()
+    return path
+
+
+def recorded_hooks() -> dict:
+    return {e["hook"]: e for e in map(json.loads, (DATA / "hook-events.jsonl").read_text().splitlines())}
+
+
+def test_import_reads_the_sqlite_session_store(tmp_path, store):
+    db = recorded_db(tmp_path / "openclaw-agent.sqlite")
+    out = json.loads(run_cli("import", "openclaw", str(db), "--json", store=store).stdout)
+    assert out["created"] == 1 and not out["problems"], out  # before: no turns found at all
+    [turn] = store_turns(open_store(store.path))
+    run_id = recorded_hooks()["agent_end"]["event"]["runId"]
+    assert turn["id"] == f"oc-run-{run_id}" and turn["session_id"] == recorded_hooks()["agent_end"]["ctx"]["sessionId"]
+    assert turn["prompt"].startswith("what size is the pitch lap?") and turn["response"] == "OK from the fake model."
+    again = json.loads(run_cli("import", "openclaw", str(db), "--json", store=store).stdout)
+    assert again["created"] == 0 and again["existing"] == 1
+
+
+NODE_REPLAY = r"""
+import * as core from "./atocore-core.mjs";
+import { readFileSync } from "node:fs";
+const [url, file, step] = process.argv.slice(2);
+const rec = Object.fromEntries(readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l)).map((e) => [e.hook, e]));
+const cfg = core.resolveConfig({ url, timeoutMs: 3000, captureTimeoutMs: 5000 });
+const sent = [];
+const realFetch = globalThis.fetch;
+globalThis.fetch = (u, init) => { sent.push({ url: String(u), body: JSON.parse(init.body) }); return realFetch(u, init); };
+let out;
+if (step === "capture") out = await core.agentEnd(cfg, rec.agent_end.event, rec.agent_end.ctx, () => {});
+if (step === "recall-current") {
+  const ev = { ...rec.before_prompt_build.event, prompt: "earlier: tell me about gripper firmware\n\nwhat size is the pitch lap?",
+               currentUserMessage: "what size is the pitch lap?" };
+  out = await core.beforePromptBuild(cfg, ev, rec.before_prompt_build.ctx, () => {});
+}
+if (step === "recall-empty") {
+  out = await core.beforePromptBuild(cfg, { ...rec.before_prompt_build.event, currentUserMessage: "" }, rec.before_prompt_build.ctx, () => {});
+}
+console.log(JSON.stringify({ out: out ?? null, sent }));
+"""
+
+
+def replay(step: str, url: str, tmp_path: Path) -> dict:
+    work = tmp_path / "openclaw-plugin"
+    if not work.exists():
+        shutil.copytree(PLUGIN, work)
+    (work / "replay.mjs").write_text(NODE_REPLAY)
+    p = subprocess.run([NODE, str(work / "replay.mjs"), url, str(DATA / "hook-events.jsonl"), step],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_live_capture_and_import_store_a_turn_once(tmp_path, store):
+    env = {k: v for k, v in os.environ.items() if k not in ("ATOCORE_STORE", "ATOCORE_URL", "ATOCORE_TOKEN")}
+    with atocore_serve(store.path, env=env) as srv:
+        live = replay("capture", srv.url, tmp_path)
+        assert live["out"]["created"] is True
+        assert live["sent"][0]["body"]["id"].startswith("oc-run-")  # before: no id (agent_end has no entry ids)
+    db = recorded_db(tmp_path / "openclaw-agent.sqlite")
+    out = json.loads(run_cli("import", "openclaw", str(db), "--json", store=store).stdout)
+    assert out["created"] == 0 and out["existing"] == 1, out
+    assert len(store_turns(open_store(store.path))) == 1
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_context_request_uses_the_current_user_message(tmp_path, store):
+    env = {k: v for k, v in os.environ.items() if k not in ("ATOCORE_STORE", "ATOCORE_URL", "ATOCORE_TOKEN")}
+    with atocore_serve(store.path, env=env) as srv:
+        cur = replay("recall-current", srv.url, tmp_path)
+        # before: event.prompt, which may hold reconstructed history
+        assert [s["body"]["prompt"] for s in cur["sent"]] == ["what size is the pitch lap?"]
+        empty = replay("recall-empty", srv.url, tmp_path)
+        assert empty["sent"] == [] and empty["out"] is None  # "" = no textual request: no fallback
+
+
+def test_import_reads_zstd_compressed_events(tmp_path, store):
+    import base64
+    import sqlite3
+
+    rec = json.loads((DATA / "transcript_events_mcp.json").read_text())
+    assert any("event_zstd_b64" in r for r in rec["rows"])  # OpenClaw compresses larger events
+    path = tmp_path / "openclaw-agent.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE transcript_events (session_id TEXT NOT NULL, seq INTEGER NOT NULL, event_json TEXT, "
+               "created_at INTEGER NOT NULL, event_zstd BLOB, event_utf8_bytes INTEGER, navigation_json TEXT, "
+               "PRIMARY KEY (session_id, seq))")
+    for r in rec["rows"]:
+        packed = base64.b64decode(r["event_zstd_b64"]) if "event_zstd_b64" in r else None
+        db.execute("INSERT INTO transcript_events VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (r["session_id"], r["seq"], r.get("event_json"), r["created_at"], packed,
+                    r.get("event_utf8_bytes"), r.get("navigation_json")))
+    db.commit()
+    db.close()
+    out = json.loads(run_cli("import", "openclaw", str(path), "--json", store=store).stdout)
+    assert out["created"] == 1 and not out["problems"], out  # before: "zstd-compressed" problem, 0 turns
+    [turn] = store_turns(open_store(store.path))
+    assert turn["prompt"] == "what size is the pitch lap?" and turn["response"] == "Done."
+    assert turn["id"].startswith("oc-run-")

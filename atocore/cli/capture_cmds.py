@@ -45,6 +45,15 @@ def _edit_settings(edit, project_dir: str | None, user: bool, local: bool, **kw)
         raise click.ClickException(str(exc)) from None
 
 
+def _claude_code_dir():
+    """The Claude Code plugin marketplace (``.claude-plugin/marketplace.json``) shipped with AtoCore."""
+    from pathlib import Path
+
+    import atocore_claude_code
+
+    return Path(atocore_claude_code.__file__).resolve().parent
+
+
 def _openclaw_dir():
     from pathlib import Path
 
@@ -62,17 +71,22 @@ def _openclaw_dir():
 @click.option("--url", help="Server URL written into the hook commands (else $ATOCORE_URL at run time).")
 @click.option("--command", "command", help="The hook command (default: this installation's `atocore hook claude-code`).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@click.option("--print-dir", is_flag=True,
+              help="Only print the folder to give the assistant: Claude Code's plugin marketplace, "
+                   "or OpenClaw's plugin folder.")
 def install(integration: str, project_dir: str | None, local: bool, user: bool, url: str | None,
-            command: str | None, as_json: bool) -> None:
+            command: str | None, as_json: bool, print_dir: bool) -> None:
     """Install an integration: merge Claude Code hooks, or show how to add the OpenClaw plugin."""
     if integration == "openclaw":
         folder = _openclaw_dir()
+        if print_dir:
+            click.echo(str(folder))
+            return
         report = {"plugin_dir": str(folder), "steps": [
-            f"openclaw plugins install {folder}",
-            "then in ~/.openclaw/openclaw.json: plugins.slots.memory = \"atocore\" (optional) and "
-            "plugins.entries.atocore = {enabled: true, config: {url: \"http://127.0.0.1:8100\"}, "
-            "hooks: {allowConversationAccess: true, allowPromptInjection: true}}",
-            "import old sessions: atocore import openclaw ~/.openclaw/agents/<agent>/sessions/*.jsonl",
+            f'openclaw plugins install "{folder}" --force --accept-capabilities',
+            'openclaw config set plugins.entries.atocore "{\\"config\\": {\\"url\\": \\"$ATOCORE_URL\\"}, '
+            '\\"hooks\\": {\\"allowConversationAccess\\": true}}" --strict-json --merge',
+            "import earlier sessions: atocore import openclaw ~/.openclaw/agents/main/agent/openclaw-agent.sqlite",
         ]}
         if as_json:
             echo_json(report)
@@ -83,7 +97,12 @@ def install(integration: str, project_dir: str | None, local: bool, user: bool, 
         return
     from atocore_claude_code.install import install as do_install
 
-    report = _edit_settings(do_install, project_dir, user, local, command=command, url=url)
+    if print_dir:
+        click.echo(str(_claude_code_dir()))
+        return
+    # A project's .claude/settings.json is committed: keep this machine's paths out of it.
+    shared = bool(project_dir) and not local and not user
+    report = _edit_settings(do_install, project_dir, user, local, command=command, url=url, shared=shared)
     if as_json:
         echo_json(report)
     else:

@@ -15,6 +15,10 @@ import sys
 from pathlib import Path
 
 MARKER = "hook claude-code"  # our handlers' command always contains this
+# Every SessionStart source of Claude Code 2.1.332 (`fork`: `--fork-session`, /branch).
+SESSION_START_MATCHER = "startup|resume|clear|compact|fork"
+# For a settings file meant to be committed (`--project`): no path of this machine in it.
+PORTABLE_COMMAND = "atocore hook claude-code"
 
 
 def settings_path(project: str | None = None, user: bool = False, local: bool = False) -> Path:
@@ -26,13 +30,17 @@ def settings_path(project: str | None = None, user: bool = False, local: bool = 
     return base / "settings.json"
 
 
-def default_command() -> str:
+def default_command(shared: bool = False) -> str:
     """How Claude Code should start the hook.
 
     ``<this python> -m atocore.capture hook claude-code``: the same as ``atocore hook
     claude-code`` without click in front (~15-20 ms less CPU on every prompt), and it keeps
     working when ``atocore`` is not on the PATH Claude Code sees.
     """
+    if shared:
+        # .claude/settings.json is shared through git: a teammate's interpreter lives elsewhere,
+        # so the hook runs `atocore` from the PATH Claude Code sees (README: install it there).
+        return PORTABLE_COMMAND
     # -P: do not put the current directory (the user's project) first on sys.path, where a
     # json.py or signal.py of theirs would shadow the standard library.
     return f"{shlex.quote(sys.executable)} -P -m atocore.capture hook claude-code"
@@ -47,7 +55,7 @@ def hook_entries(command: str, url: str | None = None, capture_budget: float = 1
     # SessionEnd hooks share a 1.5 s budget: stop at 1 s so an undelivered turn is still spooled.
     end = {"type": "command", "command": f"{prefix}ATOCORE_HOOK_TIMEOUT=1 {command}", "timeout": 5}
     return {
-        "SessionStart": [{"matcher": "startup|resume|clear|compact", "hooks": [ctx]}],
+        "SessionStart": [{"matcher": SESSION_START_MATCHER, "hooks": [ctx]}],
         "UserPromptSubmit": [{"hooks": [dict(ctx)]}],
         "Stop": [{"hooks": [cap]}],
         "SessionEnd": [{"hooks": [end]}],
@@ -103,7 +111,7 @@ def remove_ours(hooks: dict) -> int:
     return removed
 
 
-def install(path: Path, command: str | None = None, url: str | None = None) -> dict:
+def install(path: Path, command: str | None = None, url: str | None = None, shared: bool = False) -> dict:
     data = _load(path)
     hooks = data.get("hooks")
     if hooks is None:
@@ -111,7 +119,7 @@ def install(path: Path, command: str | None = None, url: str | None = None) -> d
     if not isinstance(hooks, dict):
         raise ValueError(f"{path}: 'hooks' must be an object; nothing was changed")
     replaced = remove_ours(hooks)
-    for event, groups in hook_entries(command or default_command(), url).items():
+    for event, groups in hook_entries(command or default_command(shared), url).items():
         hooks.setdefault(event, [])
         if not isinstance(hooks[event], list):
             raise ValueError(f"{path}: hooks.{event} must be a list; nothing was changed")

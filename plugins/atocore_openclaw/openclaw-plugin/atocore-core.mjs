@@ -84,11 +84,22 @@ export function lastTurn(messages) {
   return { prompt: cap(stripInjected(textOf(user.content))), response: cap(replies.join("\n\n")), user };
 }
 
+/**
+ * The person's current message. OpenClaw's hook docs (2026.9): harnesses may pass
+ * `currentUserMessage`, the request before history/context projection; `prompt` may hold
+ * reconstructed history. An explicit "" means no textual request (no fallback to history).
+ * Without the field, `prompt` is the request (the embedded runner, 2026.9.6).
+ */
+export function currentRequest(event) {
+  if (typeof event?.currentUserMessage === "string") return event.currentUserMessage;
+  return typeof event?.prompt === "string" ? event.prompt : "";
+}
+
 /** before_prompt_build: returns {prependContext} or undefined (never throws). */
 export async function beforePromptBuild(cfg, event, ctx, log) {
   try {
     if (!cfg.autoRecall) return undefined;
-    const prompt = stripInjected(typeof event?.prompt === "string" ? event.prompt : "");
+    const prompt = stripInjected(currentRequest(event));
     if (!prompt) return undefined;
     const body = { prompt: prompt.slice(0, 4000), budget_chars: cfg.budgetChars };
     if (cfg.project) body.project = cfg.project;
@@ -120,8 +131,12 @@ export async function agentEnd(cfg, event, ctx, log) {
     }
     if (ctx && typeof ctx.workspaceDir === "string") meta.cwd = ctx.workspaceDir;
     const body = { source: SOURCE, session_id: String(session), prompt: turn.prompt, response: turn.response, meta };
-    // The transcript entry id, when the host passes it, makes capture and a later import agree.
-    if (turn.user && typeof turn.user.id === "string" && turn.user.id) body.id = `oc-${turn.user.id}`;
+    // agent_end messages carry no transcript entry ids, but the run id: OpenClaw tags the run's
+    // assistant messages in its session store with it (__openclaw.runId), so `atocore import
+    // openclaw` gives the same turn the same id and it is stored once.
+    const runId = (typeof event.runId === "string" && event.runId) || (ctx && typeof ctx.runId === "string" && ctx.runId);
+    if (runId) body.id = `oc-run-${runId}`;
+    else if (turn.user && typeof turn.user.id === "string" && turn.user.id) body.id = `oc-${turn.user.id}`;
     if (cfg.project) body.project = cfg.project;
     return await postJson(cfg, "/interactions", body, cfg.captureTimeoutMs, log);
   } catch (err) {
