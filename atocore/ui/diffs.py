@@ -91,7 +91,8 @@ PROJECT_FIELDS = ("name", "description", "aliases", "status")
 
 
 def _rows(old: dict[str, str] | None, new: dict[str, str] | None, names: tuple[str, ...]) -> list[Row]:
-    return [Row(n, None if old is None else old.get(n), None if new is None else new.get(n)) for n in names]
+    rows = [Row(n, None if old is None else old.get(n), None if new is None else new.get(n)) for n in names]
+    return [r for r in rows if r.old or r.new]  # a field empty on both sides says nothing
 
 
 def file_diff(store: Store, p: Proposal, path: str, old_sha: str | None, new: bytes | None) -> FileDiff:

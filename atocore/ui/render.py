@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -22,6 +23,11 @@ def _when(value: Any) -> str:
         return str(value)
 
 
+def _nocreds(url: Any) -> str:
+    """A remote URL without a password (``https://user:secret@host`` -> ``https://user@host``)."""
+    return re.sub(r"(//[^/@:\s]*):[^/@\s]*@", r"\1@", str(url or ""))
+
+
 def _short(sha: Any) -> str:
     return str(sha)[:12] if sha else "-"
 
@@ -30,7 +36,7 @@ class Templates:
     def __init__(self) -> None:
         self.env = Environment(loader=PackageLoader("atocore.ui", "templates"), autoescape=True,
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        self.env.filters.update(when=_when, short=_short)
+        self.env.filters.update(when=_when, short=_short, nocreds=_nocreds)
 
     def render(self, name: str, **ctx: Any) -> str:
         return self.env.get_template(name).render(**ctx)

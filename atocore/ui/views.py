@@ -188,7 +188,7 @@ def health_warnings(health: dict[str, Any], backups: dict[str, Any] | None, snap
         remotes = backups.get("remotes") or []
         if not remotes:
             out.append("No backup remote is configured: the store exists only on this machine "
-                       "('atocore backup add NAME URL').")
+                       "(add one under 'remotes:' in atocore.yaml).")
         for r in remotes:
             name = r.get("remote")
             behind = r.get("commits_behind")
@@ -196,8 +196,12 @@ def health_warnings(health: dict[str, Any], backups: dict[str, Any] | None, snap
             if verified is None:
                 out.append(f"The backup '{name}' has never been verified: push to it ('atocore backup push').")
             elif behind:
-                out.append(f"The {name} backup is {_ago(now - verified).replace(' ago', '')} behind "
-                           f"({behind} commit{'s' if behind != 1 else ''} not yet pushed).")
+                age = now - verified
+                n = f"{behind} commit{'s' if behind != 1 else ''}"
+                if age >= 86400:
+                    out.append(f"The {name} backup is {_ago(age).replace(' ago', '')} behind ({n} not yet pushed).")
+                else:
+                    out.append(f"The {name} backup is {n} behind (last verified push {_ago(age)}).")
             if r.get("last_error") and r.get("last_attempt") != r.get("last_ok"):
                 out.append(f"The last push to '{name}' failed: {r['last_error']}")
         if backups.get("state_damaged"):
