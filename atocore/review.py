@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import stat
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -142,46 +144,111 @@ def _append_only_problems(store: Store, changes: list[Change], files: Mapping[st
 # --------------------------------------------------------------------------- reading reviews
 
 
-def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
-    repo = store.repo
-    main = store.head()
-    head_b = head.encode()
-    base: str | None = None
-    if main is not None:
-        bases = find_merge_base(repo, [main.encode(), head_b])
-        base = bases[0].decode() if bases else None
-    exclude = [main.encode()] if main else []
-    commits = [e.commit for e in repo.get_walker(include=[head_b], exclude=exclude)]
+@dataclass(frozen=True)
+class _BranchContent:
+    """What a branch proposes: a function of its head and merge base(s) only (commits are
+    immutable), so it is computed once and shared by every later view, whatever main does."""
+
+    title: str
+    body: str
+    kind: str
+    author: str
+    created: str
+    commits: int
+    changes: tuple[Change, ...] = ()
+    files: tuple[tuple[str, bytes | None], ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+_CONTENT_CACHE: "OrderedDict[tuple, _BranchContent]" = OrderedDict()
+_DIFF_CACHE: "OrderedDict[tuple[str, str], dict[str, str | None]]" = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CONTENT_CACHE_MAX = 1024
+_CONTENT_CACHE_MAX_BYTES = 1_000_000  # a branch with more changed content than this is not kept
+_DIFF_CACHE_MAX = 32
+
+
+def _cache_get(cache: OrderedDict, key: Any) -> Any:
+    with _CACHE_LOCK:
+        hit = cache.get(key)
+        if hit is not None:
+            cache.move_to_end(key)
+        return hit
+
+
+def _cache_put(cache: OrderedDict, key: Any, value: Any, limit: int) -> None:
+    with _CACHE_LOCK:
+        cache[key] = value
+        while len(cache) > limit:
+            cache.popitem(last=False)
+
+
+def _branch_content(store: Store, rid: str, head: str, bases: list[str], has_main: bool) -> _BranchContent:
+    key = (head, tuple(bases), has_main)
+    hit = _cache_get(_CONTENT_CACHE, key)
+    if hit is not None:
+        return hit
+    # The branch's own commits: reachable from its head, not from main. Every commit main and
+    # the branch share is an ancestor of a merge base, so excluding the bases is the same set
+    # and does not walk main's whole history.
+    commits = [e.commit for e in store.repo.get_walker(include=[head.encode()], exclude=[b.encode() for b in bases])]
     oldest = commits[-1] if commits else store._commit(head)
     title, body = _split_message(oldest.message.decode("utf-8", "replace"))
     trailers = dict(_TRAILER_RE.findall("\n".join(c.message.decode("utf-8", "replace") for c in commits)))
-    kind = trailers.get("Review-Kind", "change").strip()
-    p = Proposal(id=rid, ref=ref.decode(), title=title or f"review {rid}", kind=kind,
-                 author=oldest.author.decode("utf-8", "replace"), created=_iso(oldest.author_time), base=base,
-                 head=head, main=main, body=body, commits=len(commits))
-    if main is not None and base is None:
-        p.problems.append("the branch shares no history with main; branch it from main and push again")
-        return p
-    if base == head:
-        p.problems.append("the branch has nothing that is not already on main")
-        return p
-    base_tree = store._commit(base).tree if base else None
-    head_tree = store._commit(head).tree
-    found: dict[str, tuple[int | None, bytes | None]] = {}
-    for path, old_sha, new_sha, mode in store.tree_changes(base_tree, head_tree):
-        p.changes.append(Change(path, old_sha, new_sha))
-        content = None
-        if new_sha is not None and mode is not None and stat.S_ISREG(mode):
-            content = store.read_blob(new_sha)
-        found[path] = (mode, content)
-        p.files[path] = content
+    base = bases[0] if bases else None
+    meta = dict(title=title or f"review {rid}", body=body, kind=trailers.get("Review-Kind", "change").strip(),
+                author=oldest.author.decode("utf-8", "replace"), created=_iso(oldest.author_time),
+                commits=len(commits))
+    if has_main and base is None:
+        out = _BranchContent(**meta, problems=(
+            "the branch shares no history with main; branch it from main and push again",))
+    elif base == head:
+        out = _BranchContent(**meta, problems=("the branch has nothing that is not already on main",))
+    else:
+        base_tree = store._commit(base).tree if base else None
+        changes: list[Change] = []
+        found: dict[str, tuple[int | None, bytes | None]] = {}
+        files: dict[str, bytes | None] = {}
+        for path, old_sha, new_sha, mode in store.tree_changes(base_tree, store._commit(head).tree):
+            changes.append(Change(path, old_sha, new_sha))
+            content = None
+            if new_sha is not None and mode is not None and stat.S_ISREG(mode):
+                content = store.read_blob(new_sha)
+            found[path] = (mode, content)
+            files[path] = content
+        problems = [] if changes else ["the branch changes no files"]
+        problems.extend(validate_changes(store, found))
+        problems.extend(_append_only_problems(store, changes, files))
+        out = _BranchContent(**meta, changes=tuple(changes), files=tuple(files.items()), problems=tuple(problems))
+    if sum(len(b or b"") for _, b in out.files) <= _CONTENT_CACHE_MAX_BYTES:
+        _cache_put(_CONTENT_CACHE, key, out, _CONTENT_CACHE_MAX)
+    return out
+
+
+def _main_changes(store: Store, base: str, main: str) -> dict[str, str | None]:
+    """``{path: blob on main}`` for what main changed since ``base`` (shared by the proposals
+    branched from the same commit)."""
+    hit = _cache_get(_DIFF_CACHE, (base, main))
+    if hit is None:
+        hit = {c.path: c.new for c in store.diff(base, main)}
+        _cache_put(_DIFF_CACHE, (base, main), hit, _DIFF_CACHE_MAX)
+    return hit
+
+
+def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
+    main = store.head()
+    bases: list[str] = []
+    if main is not None:
+        bases = [b.decode() for b in find_merge_base(store.repo, [main.encode(), head.encode()])]
+    base = bases[0] if bases else None
+    content = _branch_content(store, rid, head, bases, main is not None)
+    p = Proposal(id=rid, ref=ref.decode(), title=content.title, kind=content.kind, author=content.author,
+                 created=content.created, base=base, head=head, main=main, body=content.body,
+                 commits=content.commits, changes=list(content.changes), files=dict(content.files),
+                 problems=list(content.problems))
     p.paths = [c.path for c in p.changes]
-    if not p.changes:
-        p.problems.append("the branch changes no files")
-    p.problems.extend(validate_changes(store, found))
-    p.problems.extend(_append_only_problems(store, p.changes, p.files))
-    if main is not None and base != main:
-        ours = {c.path: c.new for c in store.diff(base, main)}
+    if main is not None and base is not None and base != main and base != head:
+        ours = _main_changes(store, base, main)
         for c in p.changes:
             if c.path in ours and ours[c.path] != c.new:
                 merged = _merge_state(store, c.path, c.old, ours[c.path], c.new)

@@ -227,3 +227,20 @@ def test_health_warnings_in_plain_words():
     assert any("no snapshot" in x for x in w)
     assert health_warnings({"index": {"commit": "a"}}, {"remotes": []}, None) == [
         "No backup remote is configured: the store exists only on this machine (add one under 'remotes:' in atocore.yaml)."]
+
+
+def test_memory_cache_follows_main_commit_by_commit(store):
+    from atocore.memories import invalidate_memory, list_memories, supersede_memory
+    from atocore.ui.views import MemoryCache
+
+    cache = MemoryCache()
+    a = add_memory(store, "first fact about the lap", "knowledge", project="p04")
+    add_memory(store, "second fact about the mirror", "knowledge")
+    assert [m.id for m in cache.all(store, store.head())] == [m.id for m in list_memories(store)]
+    supersede_memory(store, a.id, "corrected fact about the lap")
+    c = add_memory(store, "third fact", "episodic", project="rover")
+    invalidate_memory(store, c.id, "wrong")
+    store.commit({"memories/not-a-memory.md": b"---\nbroken"}, "a bad file pushed by hand")
+    got = cache.all(store, store.head())
+    want = list_memories(store)
+    assert [(m.id, m.status, m.text) for m in got] == [(m.id, m.status, m.text) for m in want]

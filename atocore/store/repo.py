@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
-from dulwich.diff_tree import tree_changes
 from dulwich.errors import NotGitRepository
 from dulwich.objects import Blob, Commit, ShaFile, Tree
 from dulwich.objectspec import AmbiguousShortId, parse_commit
@@ -170,8 +169,15 @@ class Store:
             if loose is not None:
                 return _TYPE_NUMS[loose[0]], loose[1]
             self._packed_hint = True  # the store is (mostly) packed: ask the packs first from now on
+        objects = self.repo.object_store
+        if not objects.contains_packed(sha.encode()):
+            # written since the last pack: read it ourselves (dulwich would parse the whole
+            # object and serialise it again, ~3 ms for a 10,000-entry tree)
+            loose = read_loose(self.objects_dir, sha)
+            if loose is not None:
+                return _TYPE_NUMS[loose[0]], loose[1]
         try:
-            return self.repo.object_store.get_raw(sha.encode())  # packs, then loose
+            return objects.get_raw(sha.encode())  # packs, then loose
         except (KeyError, ValueError, AssertionError):
             raise NotFound(f"object {sha} is not in the store") from None
 
@@ -268,12 +274,18 @@ class Store:
         return [Change(path, o, n) for path, o, n, _mode in self.tree_changes(t1, t2)]
 
     def tree_changes(self, t1: bytes | None, t2: bytes | None) -> Iterator[tuple[str, str | None, str | None, int | None]]:
-        """``(path, old blob, new blob, new mode)`` for every file that differs between two trees."""
-        for ch in tree_changes(self.repo.object_store, t1, t2):
-            o, n = ch.old, ch.new
-            path = (n.path if n is not None and n.path else o.path).decode("utf-8", "replace")
-            yield (path, o.sha.decode() if o is not None and o.sha else None,
-                   n.sha.decode() if n is not None and n.sha else None, n.mode if n is not None else None)
+        """``(path, old blob, new blob, new mode)`` for every file that differs between two trees
+        (costs what changed, not the size of the trees: see ``treediff``)."""
+        from .treediff import tree_changes as raw_tree_changes
+
+        def read(sha: str) -> bytes:
+            type_num, raw = self._raw(sha)
+            if type_num != Tree.type_num:
+                raise StoreError(f"{sha} is not a tree")
+            return raw
+
+        yield from raw_tree_changes(read, t1.decode() if isinstance(t1, bytes) else t1,
+                                    t2.decode() if isinstance(t2, bytes) else t2)
 
     def info(self, sha: str) -> CommitInfo:
         c = self._commit(sha)

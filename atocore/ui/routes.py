@@ -48,9 +48,10 @@ class Form(dict):
 def build_router(service: Any, auth: Auth) -> APIRouter:
     router = APIRouter(prefix="/ui", include_in_schema=False)
     tpl = Templates()
-    from .views import MemoryCache
+    from .views import MemoryCache, ReviewQueue
 
     memories_cache = MemoryCache()
+    queue = ReviewQueue()
     store = service.store
     static = {p.name: (p.read_bytes(), STATIC_TYPES[p.suffix]) for p in STATIC_DIR.iterdir()
               if p.suffix in STATIC_TYPES}
@@ -160,9 +161,7 @@ def build_router(service: Any, auth: Auth) -> APIRouter:
 
     @router.get("/reviews")
     def reviews(request: Request) -> Response:
-        from ..review import list_reviews
-
-        return page(request, "reviews.html", reviews=list_reviews(store), section="reviews")
+        return page(request, "reviews.html", reviews=queue.get(store), section="reviews")
 
     @router.post("/reviews-batch")
     async def reviews_batch(request: Request) -> Response:
@@ -238,9 +237,9 @@ def build_router(service: Any, auth: Auth) -> APIRouter:
     def projects_list(request: Request) -> Response:
         from ..projects.registry import list_projects
         from ..state import list_state_projects
-        from .views import last_refresh
+        from .views import last_refresh, pending_registrations
 
-        regs = list_projects(store, include_pending=True)
+        regs = list_projects(store) + pending_registrations(store, queue.get(store))
         with_state = set(list_state_projects(store)) if store.head() else set()
         refreshed = {d["id"]: last_refresh(store, d["id"]) for d in regs if not d["review"]}
         unregistered = sorted(with_state - {d["id"] for d in regs})

@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationError
-from ..memories import list_memories
-from ..records import STATE_CATEGORIES, Memory, ProjectState, StateEntry, parse_state, state_path
+from ..memories import MEMORY_PREFIX, list_memories
+from ..records import STATE_CATEGORIES, Memory, ProjectState, StateEntry, parse_memory, parse_state, state_path
 from ..store import Store
 
 # --------------------------------------------------------------------------- projects
@@ -39,6 +40,29 @@ class EntryEvent:
     category: str | None = None
 
 
+_parsed_states: "OrderedDict[str, dict[str, StateEntry]]" = OrderedDict()
+_parsed_lock = threading.Lock()
+
+
+def _state_entries(store: Store, path: str, rev: str) -> dict[str, StateEntry] | None:
+    """The entries of a state file at ``rev``, parsed once per blob (YAML is the slow part)."""
+    sha = store.blob_id(path, rev)
+    if sha is None:
+        return {}
+    with _parsed_lock:
+        hit = _parsed_states.get(sha)
+    if hit is None:
+        try:
+            hit = {e.key: e for e in parse_state(store.read_blob(sha), path).entries}
+        except ValidationError:
+            return None
+        with _parsed_lock:
+            _parsed_states[sha] = hit
+            while len(_parsed_states) > 4096:
+                _parsed_states.popitem(last=False)
+    return hit
+
+
 def entry_history(store: Store, project: str, limit: int = 100) -> dict[str, list[EntryEvent]]:
     """Per key, the commits on main that set, changed or removed it (newest first)."""
     from ..state import state_history
@@ -48,10 +72,8 @@ def entry_history(store: Store, project: str, limit: int = 100) -> dict[str, lis
     out: dict[str, list[EntryEvent]] = {}
     before: dict[str, StateEntry] = {}
     for c in commits:
-        raw = store.read(path, c.sha)
-        try:
-            now = {e.key: e for e in parse_state(raw, path).entries} if raw else {}
-        except ValidationError:
+        now = _state_entries(store, path, c.sha)
+        if now is None:
             continue
         for key in list(now) + [k for k in before if k not in now]:
             o, n = before.get(key), now.get(key)
@@ -94,25 +116,89 @@ def last_refresh(store: Store, project: str) -> LastRefresh | None:
     return LastRefresh(c.sha, c.time, c.author, a, ch, r, skipped, c.message)
 
 
+class ReviewQueue:
+    """The open proposals, recomputed only when main or a ``review/*`` ref moves (reading the
+    refs is cheap; recomputing 100 proposals' merge bases is not)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple | None = None
+        self._items: list[Any] = []
+
+    def get(self, store: Store) -> list[Any]:
+        from ..review import list_reviews
+        from ..store import REVIEW_PREFIX
+
+        key = (str(store.path), store.head(), tuple(sorted(store.refs(REVIEW_PREFIX).items())))
+        with self._lock:
+            if self._key == key:
+                return self._items
+        items = list_reviews(store)
+        with self._lock:
+            self._key, self._items = key, items
+        return items
+
+
+def pending_registrations(store: Store, reviews: list[Any]) -> list[dict[str, Any]]:
+    """Registrations waiting in review, as ``list_projects(include_pending=True)`` lists them."""
+    from ..projects.registry import PROJECTS_PREFIX
+    from ..records import parse_project
+
+    out = []
+    for r in reviews:
+        for path in r.paths:
+            if path.startswith(PROJECTS_PREFIX) and path.endswith(".yaml") and r.files.get(path):
+                try:
+                    proj = parse_project(r.files[path], path)
+                except ValidationError:
+                    continue
+                out.append({**proj.to_dict(), "status": "proposed", "review": r.id})
+    return sorted(out, key=lambda d: (d["id"], d["review"]))
+
+
 # --------------------------------------------------------------------------- memories
 
 
 class MemoryCache:
-    """All memories at main's head, parsed once per head: the list page filters 10k records
-    per request, and parsing them costs far more than filtering."""
+    """All memories at main's head. Parsing 10k memory files costs seconds, so they are parsed
+    once, then brought forward commit to commit by the tree diff (only changed files re-read)."""
+
+    INCREMENTAL_MAX = 2000  # more changed memory files than this: parse everything again
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._key: tuple[str, str | None] | None = None
-        self._mems: list[Memory] = []
+        self._by_path: dict[str, Memory] = {}
+        self._sorted: list[Memory] = []
 
     def all(self, store: Store, head: str | None) -> list[Memory]:
         key = (str(store.path), head)
         with self._lock:
-            if self._key != key:
-                self._mems = list_memories(store) if head else []
-                self._key = key
-            return self._mems
+            if self._key == key:
+                return self._sorted
+            old = self._key
+            by_path = None
+            if head is not None and old is not None and old[0] == key[0] and old[1] is not None:
+                by_path = self._forward(store, old[1], head)
+            if by_path is None:
+                by_path = {m.path: m for m in list_memories(store, rev=head)} if head else {}
+            self._key, self._by_path = key, by_path
+            self._sorted = sorted(by_path.values(), key=lambda m: (m.created, m.id))
+            return self._sorted
+
+    def _forward(self, store: Store, old: str, head: str) -> dict[str, Memory] | None:
+        changes = [c for c in store.diff(old, head) if c.path.startswith(MEMORY_PREFIX)]
+        if len(changes) > self.INCREMENTAL_MAX:
+            return None
+        by_path = dict(self._by_path)
+        for c in changes:
+            by_path.pop(c.path, None)
+            if c.new is not None and c.path.endswith(".md"):
+                try:
+                    by_path[c.path] = parse_memory(store.read_blob(c.new), c.path)
+                except ValidationError:
+                    pass  # as list_memories: bad content is never listed
+        return by_path
 
 
 @dataclass
