@@ -112,12 +112,15 @@ def main() -> int:
     from atocore.memories import list_memories
     from atocore.review import list_reviews
 
-    store = open_store(base / "store")
+    run = base / "run"  # a scratch copy: the approval below must not change the cached store
+    shutil.rmtree(run, ignore_errors=True)
+    shutil.copytree(base / "store", run / "store", symlinks=True)
+    store = open_store(run / "store")
     reviews = list_reviews(store)
     state_review = next(r for r in reviews if r.kind == "state")
     mem = list_memories(store)[args.memories // 2]
     port = free_port()
-    proc = serve(base / "store", port, args.model)
+    proc = serve(run / "store", port, args.model)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120

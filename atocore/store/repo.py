@@ -120,7 +120,6 @@ class Store:
         self._trees: OrderedDict[bytes, Tree] = OrderedDict()
         self._raw_trees: OrderedDict[str, RawTree] = OrderedDict()
         self._commit_trees: OrderedDict[str, str] = OrderedDict()
-        self._packed_hint = False  # read loose objects first until one is found packed
         self.objects_dir = self.path / "objects"
         # Durability (docs/store.md): every object file and the new ref are fsynced before the ref
         # is renamed into place. ATOCORE_FSYNC=strict also fsyncs the ref's folder after the
@@ -163,21 +162,16 @@ class Store:
         return sha
 
     def _raw(self, sha: str) -> tuple[int, bytes]:
-        """(type number, raw content) of any object: loose first (one open), then packs."""
-        if not self._packed_hint:
-            loose = read_loose(self.objects_dir, sha)
-            if loose is not None:
-                return _TYPE_NUMS[loose[0]], loose[1]
-            self._packed_hint = True  # the store is (mostly) packed: ask the packs first from now on
-        objects = self.repo.object_store
-        if not objects.contains_packed(sha.encode()):
-            # written since the last pack: read it ourselves (dulwich would parse the whole
-            # object and serialise it again, ~3 ms for a 10,000-entry tree)
-            loose = read_loose(self.objects_dir, sha)
-            if loose is not None:
-                return _TYPE_NUMS[loose[0]], loose[1]
+        """(type number, raw content) of any object: loose first (one open), then packs.
+
+        Loose objects are always read here, never by dulwich: it parses the whole object and
+        serialises it again (~3 ms for a 10,000-entry tree), and a packed store still gets every
+        new object loose until the next pack. A packed object costs one failed ``open`` more."""
+        loose = read_loose(self.objects_dir, sha)
+        if loose is not None:
+            return _TYPE_NUMS[loose[0]], loose[1]
         try:
-            return objects.get_raw(sha.encode())  # packs, then loose
+            return self.repo.object_store.get_raw(sha.encode())  # packs (then loose, then alternates)
         except (KeyError, ValueError, AssertionError):
             raise NotFound(f"object {sha} is not in the store") from None
 

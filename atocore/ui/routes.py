@@ -3,6 +3,8 @@ API and the CLI (review, state, memories, projects, retrieval, context). See doc
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -18,6 +20,7 @@ from .auth import COOKIE_PATH, SESSION_COOKIE, TOKEN_COOKIE, Auth, Refused
 from .identity import reviewer_name
 from .render import Templates
 
+log = logging.getLogger("atocore.ui")
 STATIC_DIR = Path(__file__).with_name("static")
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".svg": "image/svg+xml"}
@@ -55,6 +58,15 @@ def build_router(service: Any, auth: Auth) -> APIRouter:
     store = service.store
     static = {p.name: (p.read_bytes(), STATIC_TYPES[p.suffix]) for p in STATIC_DIR.iterdir()
               if p.suffix in STATIC_TYPES}
+
+    def warm() -> None:  # the first view of a big store would parse every memory and proposal
+        try:
+            memories_cache.all(store, store.head())
+            queue.get(store)
+        except Exception:  # a page will report it; warming is only a head start
+            log.exception("warming the /ui caches failed")
+
+    threading.Thread(target=warm, name="atocore-ui-warm", daemon=True).start()
 
     # ------------------------------------------------------------------ rendering
 

@@ -63,8 +63,25 @@ def _state_entries(store: Store, path: str, rev: str) -> dict[str, StateEntry] |
     return hit
 
 
+_histories: "OrderedDict[tuple, dict[str, list[EntryEvent]]]" = OrderedDict()
+
+
 def entry_history(store: Store, project: str, limit: int = 100) -> dict[str, list[EntryEvent]]:
-    """Per key, the commits on main that set, changed or removed it (newest first)."""
+    """Per key, the commits on main that set, changed or removed it (newest first); kept per
+    main head (the walk over main's history is the costly part of the project page)."""
+    key = (str(store.path), project, store.head(), limit)
+    with _parsed_lock:
+        hit = _histories.get(key)
+    if hit is None:
+        hit = _entry_history(store, project, limit)
+        with _parsed_lock:
+            _histories[key] = hit
+            while len(_histories) > 64:
+                _histories.popitem(last=False)
+    return hit
+
+
+def _entry_history(store: Store, project: str, limit: int) -> dict[str, list[EntryEvent]]:
     from ..state import state_history
 
     path = state_path(project)
