@@ -112,6 +112,14 @@ def main() -> int:
     from atocore.memories import list_memories
     from atocore.review import list_reviews
 
+    missing = args.reviews - len(list_reviews(open_store(base / "store")))
+    if missing > 0:  # a cached store from an older run of this script that approved some
+        from atocore.mcp_backends import propose_memory
+
+        os.environ["ATOCORE_EMBED_MODEL"] = args.model
+        for i in range(missing):
+            propose_memory(open_store(base / "store"), f"top-up candidate {i} {time.time()}", "knowledge",
+                           project="p04")
     run = base / "run"  # a scratch copy: the approval below must not change the cached store
     shutil.rmtree(run, ignore_errors=True)
     shutil.copytree(base / "store", run / "store", symlinks=True)
@@ -151,7 +159,7 @@ def main() -> int:
             "health": "/ui/health",
         }
         print(f"/ui pages on {args.memories} memories, {len(reviews)} open reviews "
-              f"({args.requests} requests each, ms)")
+              f"({args.requests} requests each, ms; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
         print(f"{'page':20s} {'first':>8s} {'p50':>8s} {'p95':>8s} {'max':>8s}")
         worst = 0.0
         for name, path in pages.items():

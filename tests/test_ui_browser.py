@@ -233,6 +233,9 @@ def test_batch_approve_candidates(ui):
     b = propose_memory(ui.store, "Polishing runs start at 8 am", "episodic", project="p04")["review"]
     ui.go("/ui/reviews")
     ui.css("#pick-all").click()  # the small script ticks every candidate
+    assert all(box.is_selected() for box in ui.driver.find_elements(By.CSS_SELECTOR, "input.pick"))
+    ui.shot("reviews-batch")
+    ui.shot("reviews-batch-phone", width=390)
     ui.submit("button[name=action][value=approve]")
     assert "approved 2 of 2" in ui.text()
     log = _main_log(ui, 2)
