@@ -183,7 +183,7 @@ def _cache_put(cache: OrderedDict, key: Any, value: Any, limit: int) -> None:
             cache.popitem(last=False)
 
 
-def _branch_content(store: Store, rid: str, head: str, bases: list[str], has_main: bool) -> _BranchContent:
+def _branch_content(store: Store, head: str, bases: list[str], has_main: bool) -> _BranchContent:
     key = (head, tuple(bases), has_main)
     hit = _cache_get(_CONTENT_CACHE, key)
     if hit is not None:
@@ -196,7 +196,7 @@ def _branch_content(store: Store, rid: str, head: str, bases: list[str], has_mai
     title, body = _split_message(oldest.message.decode("utf-8", "replace"))
     trailers = dict(_TRAILER_RE.findall("\n".join(c.message.decode("utf-8", "replace") for c in commits)))
     base = bases[0] if bases else None
-    meta = dict(title=title or f"review {rid}", body=body, kind=trailers.get("Review-Kind", "change").strip(),
+    meta = dict(title=title, body=body, kind=trailers.get("Review-Kind", "change").strip(),
                 author=oldest.author.decode("utf-8", "replace"), created=_iso(oldest.author_time),
                 commits=len(commits))
     if has_main and base is None:
@@ -241,9 +241,9 @@ def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
     if main is not None:
         bases = [b.decode() for b in find_merge_base(store.repo, [main.encode(), head.encode()])]
     base = bases[0] if bases else None
-    content = _branch_content(store, rid, head, bases, main is not None)
-    p = Proposal(id=rid, ref=ref.decode(), title=content.title, kind=content.kind, author=content.author,
-                 created=content.created, base=base, head=head, main=main, body=content.body,
+    content = _branch_content(store, head, bases, main is not None)
+    p = Proposal(id=rid, ref=ref.decode(), title=content.title or f"review {rid}", kind=content.kind,
+                 author=content.author, created=content.created, base=base, head=head, main=main, body=content.body,
                  commits=content.commits, changes=list(content.changes), files=dict(content.files),
                  problems=list(content.problems))
     p.paths = [c.path for c in p.changes]
