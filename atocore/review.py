@@ -235,11 +235,49 @@ def _main_changes(store: Store, base: str, main: str) -> dict[str, str | None]:
     return hit
 
 
+_BASES: "OrderedDict[tuple[str, str], tuple[str, list[str], frozenset[bytes]]]" = OrderedDict()
+_NEW_ON_MAIN: "OrderedDict[tuple[str, str], frozenset[bytes] | None]" = OrderedDict()
+
+
+def _new_on_main(store: Store, old: str, new: str) -> frozenset[bytes] | None:
+    """Commits main gained going from ``old`` to ``new``, or None if ``old`` is not an ancestor
+    of ``new`` (main was moved back, e.g. by a restore)."""
+    key = (old, new)
+    with _CACHE_LOCK:
+        if key in _NEW_ON_MAIN:
+            return _NEW_ON_MAIN[key]
+    commits = [e.commit for e in store.repo.get_walker(include=[new.encode()], exclude=[old.encode()])]
+    grew = new == old or any(old.encode() in c.parents for c in commits)
+    out = frozenset(c.id for c in commits) if grew else None
+    _cache_put(_NEW_ON_MAIN, key, out, _DIFF_CACHE_MAX)
+    return out
+
+
+def _merge_bases(store: Store, main: str, head: str) -> list[str]:
+    """``find_merge_base(main, head)``, carried forward when main only grew by commits that are
+    not the branch's own: the common ancestors of main and the branch are then unchanged (a commit
+    main gained is common only if the branch contains it, and the branch's commits outside its
+    merge bases are exactly its own). One review approved leaves the others' bases as they were,
+    so the queue after an approval does not walk history 100 times."""
+    key = (str(store.path), head)
+    prev = _cache_get(_BASES, key)
+    if prev is not None and prev[0] != main:
+        gained = _new_on_main(store, prev[0], main)
+        if gained is not None and not (gained & prev[2]):
+            prev = (main, prev[1], prev[2])
+            _cache_put(_BASES, key, prev, _CONTENT_CACHE_MAX)
+    if prev is not None and prev[0] == main:
+        return prev[1]
+    bases = [b.decode() for b in find_merge_base(store.repo, [main.encode(), head.encode()])]
+    own = frozenset(e.commit.id for e in store.repo.get_walker(include=[head.encode()],
+                                                                exclude=[b.encode() for b in bases]))
+    _cache_put(_BASES, key, (main, bases, own), _CONTENT_CACHE_MAX)
+    return bases
+
+
 def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
     main = store.head()
-    bases: list[str] = []
-    if main is not None:
-        bases = [b.decode() for b in find_merge_base(store.repo, [main.encode(), head.encode()])]
+    bases = _merge_bases(store, main, head) if main is not None else []
     base = bases[0] if bases else None
     content = _branch_content(store, head, bases, main is not None)
     p = Proposal(id=rid, ref=ref.decode(), title=content.title or f"review {rid}", kind=content.kind,
