@@ -147,13 +147,10 @@ class ReviewQueue:
         from ..store import REVIEW_PREFIX
 
         key = (str(store.path), store.head(), tuple(sorted(store.refs(REVIEW_PREFIX).items())))
-        with self._lock:
-            if self._key == key:
-                return self._items
-        items = list_reviews(store)
-        with self._lock:
-            self._key, self._items = key, items
-        return items
+        with self._lock:  # one computation at a time: a second caller waits for it, not redoes it
+            if self._key != key:
+                self._items, self._key = list_reviews(store), key
+            return self._items
 
 
 def pending_registrations(store: Store, reviews: list[Any]) -> list[dict[str, Any]]:
