@@ -51,6 +51,7 @@ class StoreConfig:
     redact_patterns: list[str] = field(default_factory=list)
     limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     refresh: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_REFRESH))
+    reviewer: str | None = None     # review.reviewer: the name the /ui pages sign approvals with
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -157,7 +158,7 @@ def parse_config(raw: bytes | None) -> StoreConfig:
     if data is None:
         data = {}
     data = _mapping(data, "", ("schema", "embedding", "chunking", "remotes", "retention", "capture", "limits",
-                               "refresh"))
+                               "refresh", "review"))
     cfg = StoreConfig(raw=data)
     if "schema" in data:
         cfg.schema = _int(data["schema"], "schema", 1, 1)
@@ -187,6 +188,9 @@ def parse_config(raw: bytes | None) -> StoreConfig:
         if not isinstance(pats, list) or len(pats) > 200:
             raise ValidationError(_where("capture.redact_patterns"), "must be a list of at most 200 regular expressions")
         cfg.redact_patterns = [check_pattern(p, f"capture.redact_patterns[{i}]") for i, p in enumerate(pats)]
+    rev = _mapping(data.get("review"), "review", ("reviewer",))
+    if "reviewer" in rev:
+        cfg.reviewer = _text(rev["reviewer"], "review.reviewer")
     lim = _mapping(data.get("limits"), "limits", tuple(DEFAULT_LIMITS))
     for key, value in lim.items():
         cfg.limits[key] = _int(value, f"limits.{key}", 1, 10**12)

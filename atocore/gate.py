@@ -86,6 +86,11 @@ def limits_of(store) -> Limits:
     return _main_settings(store)[0]
 
 
+def settings_key(store) -> tuple[Limits, tuple[str, ...]]:
+    """What a branch's verdict depends on besides its own commits (for caches of it)."""
+    return _main_settings(store)
+
+
 def _patterns(store) -> tuple[str, ...]:
     return _main_settings(store)[1]
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -126,70 +128,171 @@ def _append_only_problems(store: Store, changes: list[Change], files: Mapping[st
 # --------------------------------------------------------------------------- reading reviews
 
 
-def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
-    repo = store.repo
-    main = store.head()
-    head_b = head.encode()
-    fast = _fast_branch_point(store, head, main) if main is not None else None
-    if fast is not None:  # from the history index: no walk over main's history
-        base = fast[0]
-        commits = sorted((store._commit(sha) for sha in fast[1]), key=lambda c: -c.commit_time)
-    else:
-        base = None
-        if main is not None:
-            bases = find_merge_base(repo, [main.encode(), head_b])
-            base = bases[0].decode() if bases else None
-        exclude = [main.encode()] if main else []
-        commits = [e.commit for e in repo.get_walker(include=[head_b], exclude=exclude)]
+@dataclass(frozen=True)
+class _BranchContent:
+    """What a branch proposes: a function of its head and merge base(s) only (commits are
+    immutable), so it is computed once and shared by every later view, whatever main does."""
+
+    title: str
+    body: str
+    kind: str
+    author: str
+    created: str
+    commits: int
+    changes: tuple[Change, ...] = ()
+    files: tuple[tuple[str, bytes | None], ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+_CONTENT_CACHE: "OrderedDict[tuple, _BranchContent]" = OrderedDict()
+_DIFF_CACHE: "OrderedDict[tuple[str, str], dict[str, str | None]]" = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CONTENT_CACHE_MAX = 1024
+_CONTENT_CACHE_MAX_BYTES = 1_000_000  # a branch with more changed content than this is not kept
+_DIFF_CACHE_MAX = 32
+
+
+def _cache_get(cache: OrderedDict, key: Any) -> Any:
+    with _CACHE_LOCK:
+        hit = cache.get(key)
+        if hit is not None:
+            cache.move_to_end(key)
+        return hit
+
+
+def _cache_put(cache: OrderedDict, key: Any, value: Any, limit: int) -> None:
+    with _CACHE_LOCK:
+        cache[key] = value
+        while len(cache) > limit:
+            cache.popitem(last=False)
+
+
+def _branch_content(store: Store, head: str, bases: list[str], main: str | None) -> _BranchContent:
+    # The gate's verdict depends on the branch's own commits (fixed by head and bases) and on
+    # main's caps and redaction patterns: all of them are in the key.
+    limits = gate.limits_of(store)
+    key = (head, tuple(bases), main is not None, limits, gate.settings_key(store))
+    hit = _cache_get(_CONTENT_CACHE, key)
+    if hit is not None:
+        return hit
+    # The branch's own commits: reachable from its head, not from main. Every commit main and
+    # the branch share is an ancestor of a merge base, so excluding the bases is the same set
+    # and does not walk main's whole history.
+    commits = [e.commit for e in store.repo.get_walker(include=[head.encode()], exclude=[b.encode() for b in bases])]
     oldest = commits[-1] if commits else store._commit(head)
     title, body = _split_message(oldest.message.decode("utf-8", "replace"))
     trailers = dict(_TRAILER_RE.findall("\n".join(c.message.decode("utf-8", "replace") for c in commits)))
-    kind = trailers.get("Review-Kind", "change").strip()
-    p = Proposal(id=rid, ref=ref.decode(), title=title or f"review {rid}", kind=kind,
-                 author=oldest.author.decode("utf-8", "replace"), created=_iso(oldest.author_time), base=base,
-                 head=head, main=main, body=body, commits=len(commits))
+    base = bases[0] if bases else None
+    meta = dict(title=title, body=body, kind=trailers.get("Review-Kind", "change").strip(),
+                author=oldest.author.decode("utf-8", "replace"), created=_iso(oldest.author_time),
+                commits=len(commits))
     if main is not None and base is None:
-        p.problems.append("the branch shares no history with main; branch it from main and push again")
-        return p
-    if base == head:
-        p.problems.append("the branch has nothing that is not already on main")
-        return p
-    base_tree = store._commit(base).tree if base else None
-    head_tree = store._commit(head).tree
-    # The gate checks every commit of the branch first (sizes from object headers), so nothing
-    # refused is read whole: a 100 MB file is reported, never loaded.
-    limits = gate.limits_of(store)
-    verdict = gate.check_branch(store, head, main, limits)
-    found: dict[str, tuple[int | None, bytes | None]] = {}
-    try:
-        for path, old_sha, new_sha, mode in store.changed_files(base_tree, head_tree):
-            p.changes.append(Change(path, old_sha, new_sha))
-            content = None
-            if new_sha is not None and mode == gate.FILE_MODE:
-                size = verdict.sizes.get(new_sha)
-                if size is None or size <= limits.max_file_bytes:
-                    content = store.read_blob(new_sha)
-                else:
-                    p.files[path] = f"(not shown: {size} bytes, over the cap)".encode()
-            found[path] = (mode, content)
-            p.files.setdefault(path, content)
-    except Exception as exc:  # noqa: BLE001 - malformed trees: the gate has said why
-        p.problems.append(f"the branch's folders cannot be compared with main ({type(exc).__name__})")
+        out = _BranchContent(**meta, problems=(
+            "the branch shares no history with main; branch it from main and push again",))
+    elif base == head:
+        out = _BranchContent(**meta, problems=("the branch has nothing that is not already on main",))
+    else:
+        base_tree = store._commit(base).tree if base else None
+        # The gate checks every commit of the branch first (sizes from object headers), so nothing
+        # refused is read whole: a 100 MB file is reported, never loaded.
+        verdict = gate.check_branch(store, head, main, limits)
+        changes: list[Change] = []
+        found: dict[str, tuple[int | None, bytes | None]] = {}
+        files: dict[str, bytes | None] = {}
+        problems: list[str] = []
+        try:
+            for path, old_sha, new_sha, mode in store.tree_changes(base_tree, store._commit(head).tree):
+                changes.append(Change(path, old_sha, new_sha))
+                content = None
+                if new_sha is not None and mode == gate.FILE_MODE:
+                    size = verdict.sizes.get(new_sha)
+                    if size is None or size <= limits.max_file_bytes:
+                        content = store.read_blob(new_sha)
+                    else:
+                        files[path] = f"(not shown: {size} bytes, over the cap)".encode()
+                found[path] = (mode, content)
+                files.setdefault(path, content)
+        except Exception as exc:  # noqa: BLE001 - malformed trees: the gate has said why
+            problems.append(f"the branch's folders cannot be compared with main ({type(exc).__name__})")
+        if not changes and not verdict.problems:
+            problems.append("the branch changes no files")
+        for problem in verdict.problems + validate_changes(store, found):
+            if problem not in problems:
+                problems.append(problem)
+        problems.extend(_append_only_problems(store, changes, files))
+        out = _BranchContent(**meta, changes=tuple(changes), files=tuple(files.items()), problems=tuple(problems))
+    if sum(len(b or b"") for _, b in out.files) <= _CONTENT_CACHE_MAX_BYTES:
+        _cache_put(_CONTENT_CACHE, key, out, _CONTENT_CACHE_MAX)
+    return out
+
+
+def _main_changes(store: Store, base: str, main: str) -> dict[str, str | None]:
+    """``{path: blob on main}`` for what main changed since ``base`` (shared by the proposals
+    branched from the same commit)."""
+    hit = _cache_get(_DIFF_CACHE, (base, main))
+    if hit is None:
+        hit = {c.path: c.new for c in store.diff(base, main)}
+        _cache_put(_DIFF_CACHE, (base, main), hit, _DIFF_CACHE_MAX)
+    return hit
+
+
+_BASES: "OrderedDict[tuple[str, str], tuple[str, list[str], frozenset[bytes]]]" = OrderedDict()
+_NEW_ON_MAIN: "OrderedDict[tuple[str, str], frozenset[bytes] | None]" = OrderedDict()
+
+
+def _new_on_main(store: Store, old: str, new: str) -> frozenset[bytes] | None:
+    """Commits main gained going from ``old`` to ``new``, or None if ``old`` is not an ancestor
+    of ``new`` (main was moved back, e.g. by a restore)."""
+    key = (old, new)
+    with _CACHE_LOCK:
+        if key in _NEW_ON_MAIN:
+            return _NEW_ON_MAIN[key]
+    commits = [e.commit for e in store.repo.get_walker(include=[new.encode()], exclude=[old.encode()])]
+    grew = new == old or any(old.encode() in c.parents for c in commits)
+    out = frozenset(c.id for c in commits) if grew else None
+    _cache_put(_NEW_ON_MAIN, key, out, _DIFF_CACHE_MAX)
+    return out
+
+
+def _merge_bases(store: Store, main: str, head: str) -> list[str]:
+    """``find_merge_base(main, head)``, carried forward when main only grew by commits that are
+    not the branch's own: the common ancestors of main and the branch are then unchanged (a commit
+    main gained is common only if the branch contains it, and the branch's commits outside its
+    merge bases are exactly its own). One review approved leaves the others' bases as they were,
+    so the queue after an approval does not walk history 100 times."""
+    key = (str(store.path), head)
+    prev = _cache_get(_BASES, key)
+    if prev is not None and prev[0] != main:
+        gained = _new_on_main(store, prev[0], main)
+        if gained is not None and not (gained & prev[2]):
+            prev = (main, prev[1], prev[2])
+            _cache_put(_BASES, key, prev, _CONTENT_CACHE_MAX)
+    if prev is not None and prev[0] == main:
+        return prev[1]
+    fast = _fast_branch_point(store, head, main)
+    if fast is not None:  # from the history index: no walk over main's history
+        bases = [fast[0]] if fast[0] else []
+        own = frozenset(sha.encode() for sha in fast[1])
+    else:
+        bases = [b.decode() for b in find_merge_base(store.repo, [main.encode(), head.encode()])]
+        own = frozenset(e.commit.id for e in store.repo.get_walker(include=[head.encode()],
+                                                                    exclude=[b.encode() for b in bases]))
+    _cache_put(_BASES, key, (main, bases, own), _CONTENT_CACHE_MAX)
+    return bases
+
+
+def _branch_view(store: Store, rid: str, ref: bytes, head: str) -> Proposal:
+    main = store.head()
+    bases = _merge_bases(store, main, head) if main is not None else []
+    base = bases[0] if bases else None
+    content = _branch_content(store, head, bases, main)
+    p = Proposal(id=rid, ref=ref.decode(), title=content.title or f"review {rid}", kind=content.kind,
+                 author=content.author, created=content.created, base=base, head=head, main=main, body=content.body,
+                 commits=content.commits, changes=list(content.changes), files=dict(content.files),
+                 problems=list(content.problems))
     p.paths = [c.path for c in p.changes]
-    if not p.changes and not verdict.problems:
-        p.problems.append("the branch changes no files")
-    for problem in verdict.problems + validate_changes(store, found):
-        if problem not in p.problems:
-            p.problems.append(problem)
-    p.problems.extend(_append_only_problems(store, p.changes, p.files))
-    if main is not None and base != main:
-        # what main did to the branch's paths since the base: two lookups per path, not a diff of
-        # the whole store between base and main (thousands of paths a year later)
-        ours = {}
-        for c in p.changes:
-            now = store.blob_id(c.path, main)
-            if now != (store.blob_id(c.path, base) if base else None):
-                ours[c.path] = now
+    if main is not None and base is not None and base != main and base != head:
+        ours = _main_changes(store, base, main)
         for c in p.changes:
             if c.path in ours and ours[c.path] != c.new:
                 merged = _merge_state(store, c.path, c.old, ours[c.path], c.new)

@@ -42,6 +42,11 @@ def served(store):
         if proc.poll() is not None or time.monotonic() > deadline:
             raise AssertionError(f"server did not start: {proc.stderr.read() if proc.poll() is not None else ''}")
         time.sleep(0.1)
+    # The service builds the missing index in the background; searches answer 503 until then.
+    while client.get("/health").json()["index"].get("commit") != store.head():
+        if time.monotonic() > deadline:
+            raise AssertionError("the service did not build its index in time")
+        time.sleep(0.1)
     yield store, client
     client.close()
     proc.send_signal(signal.SIGTERM)

@@ -281,3 +281,31 @@ def test_approve_with_head_refuses_a_branch_that_moved_since_it_was_read(store, 
     head = get_review(store, "pat-focus").head
     approve_review(store, "pat-focus", BOB, expect_head=head[:12])
     assert sorted(m.id for m in list_memories(store)) == ["pat-extra", "pat-focus"]
+
+
+def test_views_after_an_approval_match_a_fresh_computation(store):
+    """Merge bases are carried forward across approvals only when that is exact: a branch
+    stacked on an approved one gets its new base, an unrelated one keeps its base."""
+    from dulwich.graph import find_merge_base
+
+    from atocore.review import list_reviews, propose
+
+    store.commit({"sources/p/a.md": b"a"}, "seed")
+    first = propose(store, {"sources/p/b.md": b"b"}, "First proposal")
+    other = propose(store, {"sources/p/c.md": b"c"}, "Unrelated proposal")
+    # a branch built on top of the first proposal's commit (as a person would from a clone)
+    stacked_head = store.commit({"sources/p/d.md": b"d"}, "Stacked on the first", ref=b"refs/heads/review/stacked",
+                                parents=[first.head])
+    before = {p.id: p for p in list_reviews(store)}  # fills the caches
+    assert before["stacked"].paths == ["sources/p/b.md", "sources/p/d.md"]
+    approve_review(store, first.id, "Rita <rita@example.org>")
+    main = store.head()
+    for p in list_reviews(store):
+        fresh = [b.decode() for b in find_merge_base(store.repo, [main.encode(), p.head.encode()])]
+        assert p.base == fresh[0], p.id
+    after = {p.id: p for p in list_reviews(store)}
+    assert after["stacked"].base == first.head and after["stacked"].paths == ["sources/p/d.md"]
+    assert after["stacked"].commits == 1 and after["stacked"].head == stacked_head
+    assert after[other.id].base == before[other.id].base and after[other.id].paths == ["sources/p/c.md"]
+    approve_review(store, "stacked", "Rita <rita@example.org>")
+    assert store.read("sources/p/d.md") == b"d"

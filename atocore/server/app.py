@@ -294,6 +294,10 @@ def create_app(store_path: str, token: str | None = None, watch_interval: float 
 
     app.state.mcp_run = mount_mcp(app, service)
 
+    from ..ui import mount_ui  # the review and inspection pages at /ui (docs/ui.md)
+
+    mount_ui(app, service)
+
     # Outermost first on the wire: the body limit, then the lean context path, then FastAPI.
     from .fastpath import ContextFastPath
 
