@@ -30,18 +30,42 @@ import sqlite3
 import threading
 from collections import Counter
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from .chunking import Chunk
+from .lexical import identifiers, path_fields
 
-SCHEMA_VERSION = 2  # 2: per-project HNSW graphs (parts/)
+SCHEMA_VERSION = 3  # 2: per-project HNSW graphs (parts/); 3: file and ident fields (lexical.py)
 KIND_CODES = {"chunk": 0, "memory": 1, "state": 2}
 HNSW = {"connectivity": 16, "expansion_add": 64, "expansion_search": 200}
 EXACT_MAX = 4096  # vector searches over at most this many (filtered) vectors are exact
 OVERSAMPLE_MAX = 1000  # larger filtered searches over-fetch from the HNSW graph, up to this many
 COMPACT_DELTAS = 4096
 PARTS_DIR = "parts"
+
+
+@dataclass(frozen=True)
+class BM25Boosts:
+    """Field weights of the BM25 query (measured: docs/retrieval.md)."""
+    title: float = 1.5
+    file: float = 1.0
+    ident: float = 2.0
+
+
+BM25_BOOSTS = BM25Boosts()
+
+
+def chunk_path_fields(c: Chunk) -> tuple[str, list[str]]:
+    """What of a chunk's file name is searchable: a source file's path words and names; a state
+    entry's key (its whole identifier, e.g. ``build-command``); nothing for other chunks."""
+    if c.origin == "source":
+        return path_fields(c.source)
+    if c.origin == "state" and "#" in c.source:
+        key = c.source.rsplit("#", 1)[1].lower()
+        return "", [key]
+    return "", []
 
 
 class CorruptIndex(Exception):
@@ -94,6 +118,8 @@ def _schema():
     sb.add_text_field("kind", tokenizer_name="raw", index_option="basic")
     sb.add_text_field("title", tokenizer_name="en_stem", index_option="freq")
     sb.add_text_field("body", tokenizer_name="en_stem", index_option="freq")
+    sb.add_text_field("file", tokenizer_name="en_stem", index_option="freq")  # words of the source path
+    sb.add_text_field("ident", tokenizer_name="whitespace", index_option="freq")  # whole identifiers, lower-cased
     return sb.build()
 
 
@@ -404,6 +430,12 @@ class Generation:
             doc.add_text("kind", c.kind)
             doc.add_text("title", c.title)
             doc.add_text("body", c.text)
+            file_words, file_idents = chunk_path_fields(c)
+            if file_words:
+                doc.add_text("file", file_words)
+            idents = file_idents + identifiers(f"{c.title}\n{c.text}")
+            if idents:
+                doc.add_text("ident", " ".join(dict.fromkeys(idents)))
             writer.add_document(doc)
             rows.append((key, c.id, c.kind, c.project, c.source, c.title, c.text, c.path, c.origin,
                          c.lines[0] if c.lines else None, c.lines[1] if c.lines else None))
@@ -472,15 +504,35 @@ class Generation:
     # ------------------------------------------------------------------ reading
 
     def bm25_search(self, text: str, n: int, project: str | None = None,
-                    kinds: Sequence[str] | None = None) -> list[tuple[int, float]]:
+                    kinds: Sequence[str] | None = None, idents: Sequence[str] = (),
+                    boosts: BM25Boosts | None = None) -> list[tuple[int, float]]:
+        """BM25 top ``n`` for the query words ``text`` and whole ``idents``. The query is built
+        from term queries (never a query parser): no syntax, no parse errors (see lexical.py)."""
         import tantivy
 
-        if not text.strip():
+        b = boosts or BM25_BOOSTS
+        terms = list(dict.fromkeys(_analyzer().analyze(text))) if text.strip() else []
+        if not terms and not idents:
             return []
-        try:
-            q = self.bm25.parse_query(text, ["title", "body"], field_boosts={"title": 1.5})
-        except ValueError:
+        schema = self.schema
+        Q, should = tantivy.Query, tantivy.Occur.Should
+
+        def term(field: str, value: str, boost: float):
+            q = Q.term_query(schema, field, value, index_option="freq")
+            return (should, q if boost == 1.0 else Q.boost_query(q, boost))
+
+        subs = []
+        for t in terms:
+            subs.append(term("body", t, 1.0))
+            if b.title:
+                subs.append(term("title", t, b.title))
+            if b.file:
+                subs.append(term("file", t, b.file))
+        if b.ident:
+            subs.extend(term("ident", i, b.ident) for i in idents)
+        if not subs:
             return []
+        q = Q.boolean_query(subs)
         clauses = []
         if project is not None:
             clauses.append((tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "project", project)))

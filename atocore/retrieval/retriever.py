@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import queue
-import re
 import sys
 import threading
 import time
@@ -25,6 +24,7 @@ from ..store.lock import file_lock
 from .chunking import Chunk, Skip, chunks_for_file
 from .embedder import Embedder, load_embedder
 from .fusion import DEFAULT, FusionParams, diversify, fuse
+from .lexical import STOPWORDS, query_identifiers, query_words  # noqa: F401 (STOPWORDS: re-exported)
 from .index import COMPACT_DELTAS, SCHEMA_VERSION, CorruptIndex, Generation, GraphBuilder, remove_folder
 
 KINDS = ("chunk", "memory", "state")
@@ -34,7 +34,6 @@ COMPACT_DEAD_RATIO = 0.25  # rebuild once deleted chunks exceed this share of li
 COMPACT_DEAD_MIN = 16
 EMBED_BATCH = 2048
 GRAPH_PROCESS_MIN_FILES = 800  # rebuilds of at least this many files build the HNSW graph in a child process
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @dataclass
@@ -57,22 +56,7 @@ class Hit:
                 "lines": list(self.lines) if self.lines else None, "path": self.path, "origin": self.origin}
 
 
-# Function words carry next to no BM25 weight but have the longest posting lists: dropping them
-# from the *query* (the index keeps them) makes BM25 about four times faster at 100k chunks.
-STOPWORDS = frozenset("""a an and are as at be been but by can could did do does for from had has have how i if in
-into is it its me my of on or our should so such than that the their them then there these they this to
-us was we were what when where which who whom why will with would you your""".split())
-
-
-MAX_QUERY_TERMS = 64  # a whole pasted prompt must not turn into a thousand-term BM25 query
-
-
-def bm25_query_text(query: str) -> str:
-    """The query as plain lower-case words: no query-language operators, never a parse error;
-    stop words are dropped unless nothing else is left; repeated words once; at most 64 words."""
-    words = list(dict.fromkeys(_WORD.findall(query.lower())))
-    kept = [w for w in words if w not in STOPWORDS]
-    return " ".join((kept or words)[:MAX_QUERY_TERMS])
+bm25_query_text = query_words  # (the name the benches patch)
 
 
 @dataclass
@@ -313,7 +297,7 @@ class Retriever:
 
     def _rank(self, gen: Generation, query: str, project, kinds, p: FusionParams, emb) -> list[tuple[int, float]]:
         text = bm25_query_text(query)
-        bm = gen.bm25_search(text, p.n, project, kinds) if p.method != "vector" else []
+        bm = gen.bm25_search(text, p.n, project, kinds, query_identifiers(query)) if p.method != "vector" else []
         if emb is None or p.method == "bm25":
             return fuse(bm, [], None, p.with_(method="bm25"))
         qvec = emb.encode_query(query)
