@@ -30,6 +30,9 @@ class FusionParams:
     same_file_decay: float = 0.85  # hits from one file beyond the first ``same_file_free``: x0.85, x0.72, ...
     same_file_free: int = 1  # measured on both dev sets: docs/retrieval.md
     prefer_boost: float = 0.15  # relative boost for hits in the preferred project
+    title_boost: float = 0.3  # BM25 field weights (index.bm25_search): heading path (also in body),
+    file_boost: float = 0.3  # words of the file's path,
+    ident_boost: float = 2.0  # whole identifiers (lexical.py)
     prf_docs: int = 0  # pseudo-relevance feedback: move the query vector towards the top fused hits
     prf_beta: float = 0.5
 

@@ -30,7 +30,6 @@ import sqlite3
 import threading
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -44,17 +43,6 @@ EXACT_MAX = 4096  # vector searches over at most this many (filtered) vectors ar
 OVERSAMPLE_MAX = 1000  # larger filtered searches over-fetch from the HNSW graph, up to this many
 COMPACT_DELTAS = 4096
 PARTS_DIR = "parts"
-
-
-@dataclass(frozen=True)
-class BM25Boosts:
-    """Field weights of the BM25 query (measured: docs/retrieval.md)."""
-    title: float = 1.5
-    file: float = 1.0
-    ident: float = 2.0
-
-
-BM25_BOOSTS = BM25Boosts()
 
 
 def chunk_path_fields(c: Chunk) -> tuple[str, list[str]]:
@@ -429,7 +417,7 @@ class Generation:
                 doc.add_text("project", c.project)
             doc.add_text("kind", c.kind)
             doc.add_text("title", c.title)
-            doc.add_text("body", c.text)
+            doc.add_text("body", f"{c.title}\n{c.text}" if c.title else c.text)  # as the chunk reads
             file_words, file_idents = chunk_path_fields(c)
             if file_words:
                 doc.add_text("file", file_words)
@@ -505,12 +493,12 @@ class Generation:
 
     def bm25_search(self, text: str, n: int, project: str | None = None,
                     kinds: Sequence[str] | None = None, idents: Sequence[str] = (),
-                    boosts: BM25Boosts | None = None) -> list[tuple[int, float]]:
+                    boosts: tuple[float, float, float] = (0.3, 0.3, 2.0)) -> list[tuple[int, float]]:
         """BM25 top ``n`` for the query words ``text`` and whole ``idents``. The query is built
         from term queries (never a query parser): no syntax, no parse errors (see lexical.py)."""
         import tantivy
 
-        b = boosts or BM25_BOOSTS
+        title_boost, file_boost, ident_boost = boosts
         terms = list(dict.fromkeys(_analyzer().analyze(text))) if text.strip() else []
         if not terms and not idents:
             return []
@@ -524,12 +512,12 @@ class Generation:
         subs = []
         for t in terms:
             subs.append(term("body", t, 1.0))
-            if b.title:
-                subs.append(term("title", t, b.title))
-            if b.file:
-                subs.append(term("file", t, b.file))
-        if b.ident:
-            subs.extend(term("ident", i, b.ident) for i in idents)
+            if title_boost:
+                subs.append(term("title", t, title_boost))
+            if file_boost:
+                subs.append(term("file", t, file_boost))
+        if ident_boost:
+            subs.extend(term("ident", i, ident_boost) for i in idents)
         if not subs:
             return []
         q = Q.boolean_query(subs)
