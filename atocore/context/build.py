@@ -190,6 +190,23 @@ def _is_dup(words: frozenset[str], text: str, seen: list[tuple[frozenset[str], s
     return False
 
 
+def _answering_first(items: list[ContextItem], state_rank: dict[str, int], prompt: str) -> list[ContextItem]:
+    """Trusted state with the entry that answers the prompt first: entries the search ranked, in
+    its order; then entries sharing more of the prompt's words; then the usual category order."""
+    if len(items) < 2:
+        return items
+    terms = content_terms(prompt)
+    inf = len(state_rank) + 1
+
+    def key(pos_item: tuple[int, ContextItem]) -> tuple:
+        pos, it = pos_item
+        text = (it.title.replace("_", " ").replace("-", " ") + " " + it.text).lower()
+        shared = count_shared((text,), terms, len(terms)) if terms else 0
+        return (state_rank.get(f"state:{it.id}", inf), -shared, pos)
+
+    return [it for _, it in sorted(enumerate(items), key=key)]
+
+
 # --------------------------------------------------------------------------- the build
 
 
@@ -239,7 +256,9 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
         before = len(hits)
         hits = [h for h in hits if h.project in (project, None)]
         dropped["other_project"] += before - len(hits)
-    hits = [h for h in hits if getattr(h, "kind", "chunk") != "state"]  # state comes from the store, whole
+    # state comes from the store, whole; the search's ranking of state entries orders it
+    state_rank = {h.id: n for n, h in enumerate(hits) if getattr(h, "kind", "chunk") == "state"}
+    hits = [h for h in hits if getattr(h, "kind", "chunk") != "state"]
     words = WordMemo()
     hits, irrelevant = _relevant(hits, prompt)
     dropped["irrelevant"] += irrelevant
@@ -252,7 +271,7 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
     used = 0
     if project is not None:
         state_cap = int(budget * STATE_SHARE)
-        for it in _state_cache.get(store, head, project):
+        for it in _answering_first(_state_cache.get(store, head, project), state_rank, prompt):
             cost = len(it.text) + len(it.source) + ITEM_OVERHEAD // 2
             if used + cost > state_cap:
                 dropped["budget"] += 1

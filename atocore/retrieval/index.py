@@ -236,15 +236,15 @@ class Generation:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=OFF")  # derived data: a crash marks the index dirty
             self.db.executescript(SQL_SCHEMA)
-            rows = self.db.execute("SELECT key, path, project, kind FROM chunks").fetchall()
+            rows = self.db.execute("SELECT key, path, project, kind, cid FROM chunks").fetchall()
         except sqlite3.DatabaseError as exc:
             self.db.close()
             raise CorruptIndex(f"chunk table unreadable: {exc}") from None
         # key -> (path, project, kind): what filtering and grouping need, without SQL per hit
-        self.keymap: dict[int, tuple[str, str | None, str]] = {k: (p, pr, kd) for k, p, pr, kd in rows}
+        self.keymap: dict[int, tuple[str, str | None, str]] = {k: (p, pr, kd) for k, p, pr, kd, _ in rows}
         self.groups: Counter = Counter((pr, kd) for _, pr, kd in self.keymap.values())
         self._files = _FileTable(int(meta.get("next_key", 1)))
-        self._files.set([k for k, _, _, _ in rows], [p for _, p, _, _ in rows])
+        self._files.set([k for k, *_ in rows], [_group(p, kd, cid) for _, p, _, kd, cid in rows])
         self._exact_cache: dict[tuple, tuple] = {}
         self.vectors = None
         self.parts: dict[str, object] = {}  # project -> HNSW graph of that project's vectors
@@ -429,7 +429,7 @@ class Generation:
                          c.lines[0] if c.lines else None, c.lines[1] if c.lines else None))
             self.keymap[key] = (c.path, c.project, c.kind)
             self.groups[(c.project, c.kind)] += 1
-        self._files.set(list(keys), [c.path for c in chunks])
+        self._files.set(list(keys), [_group(c.path, c.kind, c.id) for c in chunks])
         self.db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
         self._exact_cache.clear()
 
@@ -554,6 +554,18 @@ class Generation:
             if df:
                 have += idf
         return have / total if total else None
+
+    def query_idf(self, text: str) -> dict[str, float]:
+        """IDF of each en_stem term of ``text`` (a term no chunk has gets the highest IDF)."""
+        import math
+
+        searcher = self._searcher
+        n = max(1, searcher.num_docs)
+        out = {}
+        for t in dict.fromkeys(_analyzer().analyze(text)):
+            df = searcher.doc_freq("body", t)
+            out[t] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return out
 
     def _eligible(self, project: str | None, kinds: Sequence[str] | None) -> int:
         if project is None and not kinds:
@@ -690,6 +702,12 @@ class _FileTable:
 
     def live(self, keys: Sequence[int]) -> list[bool]:
         return [i != 0 for i in self.ids(keys)]
+
+
+def _group(path: str, kind: str, cid: str) -> str:
+    """What same-file damping groups by: the file, except that each trusted-state entry stands
+    alone (all of a project's state is one file, but its entries are independent facts)."""
+    return cid if kind == "state" else path
 
 
 def _save(index, path: Path) -> None:

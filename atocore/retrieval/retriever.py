@@ -297,7 +297,8 @@ class Retriever:
 
     def _rank(self, gen: Generation, query: str, project, kinds, p: FusionParams, emb) -> list[tuple[int, float]]:
         text = bm25_query_text(query)
-        bm = gen.bm25_search(text, p.n, project, kinds, query_identifiers(query)) if p.method != "vector" else []
+        bm = (gen.bm25_search(text, p.n, project, kinds, query_identifiers(query),
+                              (p.title_boost, p.file_boost, p.ident_boost)) if p.method != "vector" else [])
         if emb is None or p.method == "bm25":
             return fuse(bm, [], None, p.with_(method="bm25"))
         qvec = emb.encode_query(query)
@@ -318,6 +319,29 @@ class Retriever:
             sims = _bm25_sims(gen, q2, bm, vec) if p.method == "norm" else None
             fused = fuse(bm, vec, sims, p, weight)
         return fused
+
+    def coverage(self, query: str, hits: Sequence[Hit], top: int = 5) -> float | None:
+        """How much of the query the store answers: the largest share of the query's IDF mass that
+        one of the ``top`` hits contains (en_stem terms). An off-topic prompt's distinctive words
+        are in no chunk, so even its best hit covers little of it; None when the query has no
+        content words or there is no index."""
+        from .index import _analyzer
+
+        gen = self._gen
+        if gen is None:
+            return None
+        idf = gen.query_idf(bm25_query_text(query))
+        total = sum(idf.values())
+        if not total:
+            return None
+        best = 0.0
+        an = _analyzer()
+        for h in hits[:top]:
+            have = set(an.analyze(f"{h.title}\n{h.text}"))
+            if h.kind == "chunk" and h.origin == "source":
+                have.update(an.analyze(h.source.replace("/", " ").replace(".", " ")))
+            best = max(best, sum(v for t, v in idf.items() if t in have) / total)
+        return best
 
     def status(self) -> dict:
         gen = self._gen
@@ -342,6 +366,7 @@ class Retriever:
             "invalid": _read(gen, gen.invalid) if gen else [], "building": self._building,
             "unembedded": unembedded,
             "last_update": self._last_update, "error": self._last_error,
+            "embedding": _serving_model(name, emb, degraded, reason),
         }
 
     def _size(self, gen: Generation | None) -> int:
@@ -632,6 +657,15 @@ def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | 
     busy["save"] = time.perf_counter() - t
     return {"files": len(paths), "chunks": total, "invalid": len(invalid),
             "stage_seconds": {k: round(v, 2) for k, v in busy.items()}}
+
+
+def _serving_model(name: str, emb: Embedder | None, degraded: bool, reason: str | None) -> dict:
+    """Which embedding model answers searches (for /health): name, dims and weight fingerprint,
+    or ``serving: "none: degraded, <why>"`` when search runs on BM25 alone."""
+    out: dict[str, Any] = {"name": name, "dims": emb.dims if emb else None,
+                           "fingerprint": emb.model_id.rsplit("@", 1)[-1] if emb else None}
+    out["serving"] = f"none: degraded, {reason or 'no embedding model'}" if degraded else emb.model_id
+    return out
 
 
 def _embed(emb: Embedder | None, chunks: list[Chunk]):
