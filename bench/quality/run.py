@@ -56,6 +56,10 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--sets", default=",".join(SETS), help="comma-separated subset of " + ", ".join(SETS))
     ap.add_argument("--out", default=None, help="JSON results file (default: bench/quality/results/<time>.json)")
     ap.add_argument("--no-context", action="store_true", help="skip the context-path measures of the docs set")
+    ap.add_argument("--fusion", action="append", default=[], metavar="NAME=VALUE[,NAME=VALUE]",
+                    help="add a row: the default fusion with these FusionParams changed (repeatable)")
+    ap.add_argument("--against", metavar="JSON", default=None,
+                    help="an earlier results file: print the nDCG@10 change per row and per-question wins/losses")
     return ap.parse_args()
 
 
@@ -289,7 +293,23 @@ def run_method(qs: list[Question], fn: Callable[[Question], list[str]]) -> dict:
             "n": len(per), "per_question": {k: v.to_dict() for k, v in per.items()}}
 
 
-def measure(bs: BenchSet, base: Baseline) -> dict:
+def parse_fusion(spec: str):
+    """``w_bm25=0.6,adaptive=false`` -> the default FusionParams with those fields changed."""
+    from dataclasses import fields
+
+    types = {f.name: f.type for f in fields(DEFAULT)}
+    kw = {}
+    for item in filter(None, (x.strip() for x in spec.split(","))):
+        name, _, raw = item.partition("=")
+        if name not in types:
+            raise SystemExit(f"--fusion: {name!r} is not a FusionParams field; choose from {', '.join(types)}")
+        cur = getattr(DEFAULT, name)
+        kw[name] = (raw.lower() in ("1", "true", "yes") if isinstance(cur, bool) else type(cur)(raw)
+                    if cur is not None else raw)
+    return DEFAULT.with_(**kw)
+
+
+def measure(bs: BenchSet, base: Baseline, variants: dict | None = None) -> dict:
     r = bs.retriever
     has_vec = r.status().get("model_id") is not None if hasattr(r, "status") else True
     answerable = [q for q in bs.questions if q.grades]
@@ -300,6 +320,8 @@ def measure(bs: BenchSet, base: Baseline) -> dict:
     if has_vec:
         legs["AtoCore vector leg"] = lambda q: _doc_ids(r.search(q.text, k=HITS, fusion=DEFAULT.with_(method="vector")))
     legs["AtoCore fused (default)"] = lambda q: _doc_ids(r.search(q.text, k=HITS))
+    for label, params in (variants or {}).items():
+        legs[f"fused {label}"] = lambda q, p=params: _doc_ids(r.search(q.text, k=HITS, fusion=p))
     out = {"rows": {name: run_method(answerable, fn) for name, fn in legs.items()}}
     if bs.context:
         given = {
@@ -373,6 +395,24 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def against(results: dict, old: dict) -> str:
+    """nDCG@10 now vs an earlier run, per set and row, with per-question wins / losses."""
+    lines = [f"\nagainst {old.get('created', '?')} (commit {str(old.get('commit'))[:12]}, model {old.get('model')}):",
+             "| set | method | nDCG@10 then | now | change | questions better / worse |", "|---|---|---|---|---|---|"]
+    for set_name, res in results.items():
+        for variant, label in (("rows", ""), ("rows_project_given", " (project given)")):
+            for name, row in res.get(variant, {}).items():
+                prev = old.get("results", {}).get(set_name, {}).get(variant, {}).get(name)
+                if not prev or not prev.get("mean") or not row.get("mean"):
+                    continue
+                a, b = prev["mean"]["ndcg@10"], row["mean"]["ndcg@10"]
+                pq, nq = prev["per_question"], row["per_question"]
+                diffs = [nq[k]["ndcg@10"] - pq[k]["ndcg@10"] for k in nq if k in pq]
+                lines.append(f"| {set_name}{label} | {name} | {a:.3f} | {b:.3f} | {b - a:+.3f} "
+                             f"| {sum(d > 1e-9 for d in diffs)} / {sum(d < -1e-9 for d in diffs)} |")
+    return "\n".join(lines)
+
+
 def _git_head() -> str | None:
     try:
         return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -387,6 +427,7 @@ def main() -> None:
     bad = [s for s in sets if s not in BUILDERS]
     if bad:
         raise SystemExit(f"unknown set(s) {', '.join(bad)}; choose from {', '.join(SETS)}")
+    variants = {spec: parse_fusion(spec) for spec in args.fusion}
     t_all = time.perf_counter()
     results: dict[str, dict] = {}
     model_id = None
@@ -398,7 +439,7 @@ def main() -> None:
             bs = BUILDERS[name](d)
             model_id = bs.retriever.status().get("model_id")
             base = Baseline(bs.store)
-            res = measure(bs, base)
+            res = measure(bs, base, variants)
             res["questions"] = len(bs.questions)
             res["index_seconds"] = round(bs.index_seconds, 2)
             res["notes"] = bs.notes + [f"baseline {base.n} chunks"]
@@ -431,6 +472,8 @@ def main() -> None:
                   f"off-topic with an empty supplement {c['offtopic_empty']:.1%} of {c['offtopic_n']}; answerable "
                   f"with an empty supplement {c['answerable_empty']:.1%}; trusted-state nDCG@10 on /search "
                   f"{c['state_search_ndcg@10']:.3f}; context build p50 {c['context_p50_ms']:.1f} ms")
+    if args.against:
+        print(against(results, json.loads(Path(args.against).read_text())))
     out = Path(args.out) if args.out else HERE / "results" / (
         datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + ("-no-model" if args.no_model else "") + ".json")
     out.parent.mkdir(parents=True, exist_ok=True)
