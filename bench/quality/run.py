@@ -356,10 +356,14 @@ def context_measures(bs: BenchSet) -> dict:
 
     right = answer_n = empty_answer = empty_off = off_n = leaked = items_n = 0
     times = []
+    per: dict[str, dict] = {}
     for q in bs.questions:
         t0 = time.perf_counter()
         b = build_context(bs.store, bs.retriever, q.text)
         times.append((time.perf_counter() - t0) * 1000)
+        per[q.id] = {"kind": q.kind, "truth": q.project, "chosen": b.project, "confidence": b.confidence,
+                     "items": [f"{i.section}:{i.project}/{i.source}" for i in b.items],
+                     "wrong_project_items": sum(1 for i in b.items if q.project and i.project not in (q.project, None))}
         if q.project is None:
             off_n += 1
             empty_off += not b.items
@@ -378,7 +382,7 @@ def context_measures(bs: BenchSet) -> dict:
             "answerable_empty": round(empty_answer / max(answer_n, 1), 4),
             "offtopic_n": off_n, "answerable_n": answer_n,
             "state_search_ndcg@10": state["mean"]["ndcg@10"] if state["mean"] else None,
-            "context_p50_ms": round(ev.percentile(times, 50), 2)}
+            "context_p50_ms": round(ev.percentile(times, 50), 2), "per_question": per}
 
 
 # --------------------------------------------------------------------------- printing
