@@ -21,8 +21,9 @@ file stem prepended to each chunk); AtoCore's BM25 leg, vector leg and fused def
 ``Retriever.search``. Documents are ranked by their best hit; metrics come from
 ``atocore.evaluation`` (nDCG@10, Recall@10, MRR@10, trec_eval conventions). The docs set also
 gets the "project given" variant and the context path (``build_context``, the function behind
-``POST /context/build``): project accuracy, leakage, empty supplements, and trusted-state
-nDCG@10 through ``search_payload`` (the function behind ``POST /search``).
+``POST /context/build``; ``--http``: over loopback from a real ``atocore serve``): project
+accuracy, leakage, empty supplements, and trusted-state nDCG@10 through ``search_payload`` (the
+function behind ``POST /search``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--sets", default=",".join(SETS), help="comma-separated subset of " + ", ".join(SETS))
     ap.add_argument("--out", default=None, help="JSON results file (default: bench/quality/results/<time>.json)")
     ap.add_argument("--no-context", action="store_true", help="skip the context-path measures of the docs set")
+    ap.add_argument("--http", action="store_true",
+                    help="context measures over HTTP from a real 'atocore serve' subprocess (default: in process)")
     ap.add_argument("--fusion", action="append", default=[], metavar="NAME=VALUE[,NAME=VALUE]",
                     help="add a row: the default fusion with these FusionParams changed (repeatable)")
     ap.add_argument("--against", metavar="JSON", default=None,
@@ -349,34 +352,100 @@ def by_kind(bs: BenchSet, res: dict) -> dict[str, dict[str, float]]:
     return out
 
 
-def context_measures(bs: BenchSet) -> dict:
-    """Through build_context (POST /context/build) and search_payload (POST /search), no project given."""
-    from atocore.context.build import build_context
-    from atocore.retrieval import search_payload
+class InProcess:
+    """The functions the routes call: build_context (POST /context/build), search_payload (POST /search)."""
 
+    def __init__(self, bs: BenchSet):
+        self.bs = bs
+
+    def build(self, prompt: str) -> dict:
+        from atocore.context.build import build_context
+
+        return build_context(self.bs.store, self.bs.retriever, prompt).to_dict()
+
+    def search(self, query: str) -> dict:
+        from atocore.retrieval import search_payload
+
+        return search_payload(self.bs.retriever, query, k=10)
+
+
+class OverHttp:
+    """A real ``atocore serve`` subprocess on a free loopback port, asked over HTTP."""
+
+    def __init__(self, bs: BenchSet, timeout: float = 300):
+        import socket
+
+        import httpx
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        env = {**os.environ, "ATOCORE_STORE": str(bs.store.path)}
+        self.proc = subprocess.Popen([sys.executable, "-m", "atocore", "serve", "--port", str(port)], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+        head, deadline = bs.store.head(), time.monotonic() + timeout
+        while True:  # ready when the service's index has caught up with main
+            if self.proc.poll() is not None:
+                raise SystemExit(f"atocore serve exited ({self.proc.returncode}): {self.proc.stderr.read()[-2000:]}")
+            try:
+                if self.client.get("/health").json().get("index", {}).get("commit") == head:
+                    break
+            except (httpx.TransportError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                self.close()
+                raise SystemExit(f"atocore serve was not ready within {timeout:.0f} s")
+            time.sleep(0.1)
+
+    def build(self, prompt: str) -> dict:
+        r = self.client.post("/context/build", json={"prompt": prompt})
+        r.raise_for_status()
+        return r.json()
+
+    def search(self, query: str) -> dict:
+        r = self.client.post("/search", json={"query": query, "k": 10})
+        r.raise_for_status()
+        return r.json()
+
+    def close(self) -> None:
+        self.client.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def context_measures(bs: BenchSet, via) -> dict:
+    """Project accuracy, leakage, empty supplements and trusted state on /search, no project given."""
     right = answer_n = empty_answer = empty_off = off_n = leaked = items_n = 0
     times = []
     per: dict[str, dict] = {}
     for q in bs.questions:
         t0 = time.perf_counter()
-        b = build_context(bs.store, bs.retriever, q.text)
+        b = via.build(q.text)
         times.append((time.perf_counter() - t0) * 1000)
-        per[q.id] = {"kind": q.kind, "truth": q.project, "chosen": b.project, "confidence": b.confidence,
-                     "items": [f"{i.section}:{i.project}/{i.source}" for i in b.items],
-                     "wrong_project_items": sum(1 for i in b.items if q.project and i.project not in (q.project, None))}
+        items = b["items"]
+        wrong = sum(1 for i in items if q.project and i["project"] not in (q.project, None))
+        per[q.id] = {"kind": q.kind, "truth": q.project, "chosen": b["project"], "confidence": b["confidence"],
+                     "items": [f"{i['section']}:{i['project']}/{i['source']}" for i in items],
+                     "wrong_project_items": wrong}
         if q.project is None:
             off_n += 1
-            empty_off += not b.items
+            empty_off += not items
             continue
         answer_n += 1
-        right += b.project == q.project
-        empty_answer += not b.items
-        items_n += len(b.items)
-        leaked += sum(1 for i in b.items if i.project not in (q.project, None))
+        right += b["project"] == q.project
+        empty_answer += not items
+        items_n += len(items)
+        leaked += wrong
     state_qs = [q for q in bs.questions if q.kind == "state"]
     state = run_method(state_qs, lambda q: ev.documents(
-        f"{h['project']}/{h['source']}" for h in search_payload(bs.retriever, q.text, k=10)["hits"]))
-    return {"project_accuracy": round(right / max(answer_n, 1), 4),
+        f"{h['project']}/{h['source']}" for h in via.search(q.text)["hits"]))
+    return {"via": "http" if isinstance(via, OverHttp) else "in-process",
+            "project_accuracy": round(right / max(answer_n, 1), 4),
             "leakage_items": round(leaked / max(items_n, 1), 4),
             "offtopic_empty": round(empty_off / max(off_n, 1), 4),
             "answerable_empty": round(empty_answer / max(answer_n, 1), 4),
@@ -450,7 +519,12 @@ def main() -> None:
             if bs.context:
                 res["by_kind_ndcg@10"] = by_kind(bs, res)
                 if not args.no_context:
-                    res["context"] = context_measures(bs)
+                    via = OverHttp(bs) if args.http else InProcess(bs)
+                    try:
+                        res["context"] = context_measures(bs, via)
+                    finally:
+                        if isinstance(via, OverHttp):
+                            via.close()
             res["seconds"] = round(time.perf_counter() - t0, 1)
             results[name] = res
             print(f"{name}: {len(bs.questions)} questions, {', '.join(res['notes'])}, "
@@ -471,7 +545,7 @@ def main() -> None:
                 print(f"| {method} | " + " | ".join(f"{row[k]:.3f}" if row[k] is not None else "-" for k in kinds) + " |")
         if "context" in res:
             c = res["context"]
-            print(f"\n{name}, context path (no project given): project right {c['project_accuracy']:.1%} of "
+            print(f"\n{name}, context path ({c['via']}, no project given): project right {c['project_accuracy']:.1%} of "
                   f"{c['answerable_n']} answerable; items from a wrong project {c['leakage_items']:.1%}; "
                   f"off-topic with an empty supplement {c['offtopic_empty']:.1%} of {c['offtopic_n']}; answerable "
                   f"with an empty supplement {c['answerable_empty']:.1%}; trusted-state nDCG@10 on /search "
