@@ -468,6 +468,29 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def goals(results: dict) -> str:
+    """The issue's bar, per set: fused >= baseline + 0.02 and >= AtoCore's BM25 leg; BM25 leg >= baseline."""
+    lines = ["| set | fused - bm25s baseline (goal >= +0.020) | fused - BM25 leg (goal >= 0) "
+             "| BM25 leg - baseline (goal >= 0) |", "|---|---|---|---|"]
+    for set_name, res in results.items():
+        for variant, label in (("rows", ""), ("rows_project_given", " (project given)")):
+            rows = res.get(variant, {})
+            nd = {k: (v["mean"] or {}).get("ndcg@10", 0.0) for k, v in rows.items()}
+            if not nd:
+                continue
+            base, leg, fused = nd["bm25s baseline"], nd["AtoCore BM25 leg"], nd["AtoCore fused (default)"]
+            mark = lambda d, goal: f"{d:+.3f} {'ok' if d >= goal - 1e-9 else 'MISSED'}"  # noqa: E731
+            lines.append(f"| {set_name}{label} | {mark(fused - base, 0.02)} | {mark(fused - leg, 0.0)} "
+                         f"| {mark(leg - base, 0.0)} |")
+    for set_name, res in results.items():
+        c = res.get("context")
+        if c:
+            ok = c["offtopic_empty"] >= 0.8 and c["answerable_empty"] <= 0.02
+            lines.append(f"\n{set_name}: off-topic empty {c['offtopic_empty']:.1%} (goal >= 80%), answerable empty "
+                         f"{c['answerable_empty']:.1%} (goal <= 2%): {'ok' if ok else 'MISSED'}")
+    return "\n".join(lines)
+
+
 def against(results: dict, old: dict) -> str:
     """nDCG@10 now vs an earlier run, per set and row, with per-question wins / losses."""
     lines = [f"\nagainst {old.get('created', '?')} (commit {str(old.get('commit'))[:12]}, model {old.get('model')}):",
@@ -532,6 +555,7 @@ def main() -> None:
     print(f"\nmodel: {model_id or 'none (degraded mode: BM25 only)'}; commit {(_git_head() or '?')[:12]}; "
           f"{time.perf_counter() - t_all:.0f} s in all\n")
     print(table(results))
+    print("\n" + goals(results))
     for name, res in results.items():
         if name in PUBLISHED:
             label, value = PUBLISHED[name]
