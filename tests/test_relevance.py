@@ -77,3 +77,36 @@ def test_health_says_which_model_serves(served, model_path):
         h = c.get("/health").json()
     assert h["model"]["name"] == model_path and h["model"]["dims"] == 256
     assert h["model"]["serving"].startswith(model_path + "@")
+
+
+# --------------------------------------------------------------------------- knowing when to stay empty
+
+OFF_TOPIC = ["How many hours should I bake a sourdough bread?",  # shares "hours" with a polishing note
+             "What is the capital of Mongolia?",
+             "Which laser printer toner fits an office copier?"]  # shares "laser" with an alignment note
+
+
+@pytest.mark.parametrize("prompt", OFF_TOPIC)
+def test_off_topic_prompt_gets_an_empty_supplement_and_says_why(two_projects, prompt):
+    b = build_context(two_projects, open_retriever(two_projects), prompt)
+    assert b.items == [] and b.project is None
+    assert any(n.startswith("no match in the store") for n in b.notes) or "capital" in prompt
+
+
+@pytest.mark.parametrize("prompt,project", [
+    ("how long do polishing runs take", "p04"),
+    ("which microcontroller runs the gripper firmware", "rover"),
+    ("what does the interferometer measure", "p04"),
+])
+def test_answerable_prompt_is_not_left_empty(two_projects, prompt, project):
+    b = build_context(two_projects, open_retriever(two_projects), prompt)
+    assert b.project == project and any(i.section != "state" for i in b.items)
+    assert not any(n.startswith("no match") for n in b.notes)
+
+
+def test_debug_context_says_why_the_supplement_is_empty(served):
+    with served.client() as c:
+        built = c.post("/context/build", json={"prompt": OFF_TOPIC[0]}).json()
+        last = c.get("/debug/context").json()
+    assert built["items"] == []
+    assert any("no match in the store" in n for n in last["notes"])

@@ -21,8 +21,8 @@ from typing import Hashable, Mapping, Sequence
 class FusionParams:
     method: str = "norm"
     n: int = 50  # candidates from each side
-    w_bm25: float = 0.4
-    w_vec: float = 0.6
+    w_bm25: float = 0.7
+    w_vec: float = 0.3
     rrf_c: float = 60.0
     sim_floor: float = 0.2  # cosine at or below which the vector side contributes nothing
     adaptive: bool = True  # lean on vectors when BM25 knows few of the query's words
@@ -32,8 +32,8 @@ class FusionParams:
     prefer_boost: float = 0.15  # relative boost for hits in the preferred project
     title_boost: float = 0.3  # BM25 field weights (index.bm25_search): heading path (also in body),
     file_boost: float = 0.3  # words of the file's path,
-    ident_boost: float = 2.0  # whole identifiers (lexical.py)
-    agree_at: float = 0.0  # >0: the vector weight scales with the legs' top-10 overlap, full at this share
+    ident_boost: float = 1.0  # whole identifiers (lexical.py)
+    agree_at: float = 0.5  # >0: the vector weight scales with the legs' top-10 overlap, full at this share
     vec_new: bool = True  # may the vector side add candidates BM25 did not find (False: it only re-ranks)
     prf_docs: int = 0  # pseudo-relevance feedback: move the query vector towards the top fused hits
     prf_beta: float = 0.5

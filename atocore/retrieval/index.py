@@ -493,7 +493,7 @@ class Generation:
 
     def bm25_search(self, text: str, n: int, project: str | None = None,
                     kinds: Sequence[str] | None = None, idents: Sequence[str] = (),
-                    boosts: tuple[float, float, float] = (0.3, 0.3, 2.0)) -> list[tuple[int, float]]:
+                    boosts: tuple[float, float, float] = (0.3, 0.3, 1.0)) -> list[tuple[int, float]]:
         """BM25 top ``n`` for the query words ``text`` and whole ``idents``. The query is built
         from term queries (never a query parser): no syntax, no parse errors (see lexical.py)."""
         import tantivy
@@ -566,6 +566,9 @@ class Generation:
             df = searcher.doc_freq("body", t)
             out[t] = math.log(1 + (n - df + 0.5) / (df + 0.5))
         return out
+
+    def has_term(self, term: str) -> bool:
+        return self._searcher.doc_freq("body", term) > 0
 
     def _eligible(self, project: str | None, kinds: Sequence[str] | None) -> int:
         if project is None and not kinds:

@@ -320,20 +320,25 @@ class Retriever:
             fused = fuse(bm, vec, sims, p, weight)
         return fused
 
-    def coverage(self, query: str, hits: Sequence[Hit], top: int = 5) -> float | None:
-        """How much of the query the store answers: the largest share of the query's IDF mass that
-        one of the ``top`` hits contains (en_stem terms). An off-topic prompt's distinctive words
-        are in no chunk, so even its best hit covers little of it; None when the query has no
-        content words or there is no index."""
+    def match_evidence(self, query: str, hits: Sequence[Hit], top: int = 5) -> dict[str, float] | None:
+        """How much of the query the store can answer, from the query's en_stem terms and their IDF:
+
+        - ``known``: the share of the query's IDF mass on terms the index has at all (an off-topic
+          prompt's distinctive words are in no chunk: they carry the highest IDF);
+        - ``coverage``: the largest share of that mass that one of the ``top`` hits contains.
+
+        None when the query has no content words or there is no index."""
         from .index import _analyzer
 
         gen = self._gen
         if gen is None:
             return None
-        idf = gen.query_idf(bm25_query_text(query))
+        text = bm25_query_text(query)
+        idf = gen.query_idf(text)
         total = sum(idf.values())
         if not total:
             return None
+        known = sum(v for t, v in idf.items() if gen.has_term(t)) / total
         best = 0.0
         an = _analyzer()
         for h in hits[:top]:
@@ -341,7 +346,7 @@ class Retriever:
             if h.kind == "chunk" and h.origin == "source":
                 have.update(an.analyze(h.source.replace("/", " ").replace(".", " ")))
             best = max(best, sum(v for t, v in idf.items() if t in have) / total)
-        return best
+        return {"coverage": best, "known": known}
 
     def status(self) -> dict:
         gen = self._gen
