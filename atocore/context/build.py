@@ -278,7 +278,9 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
                 extra = _global_memories(retriever, prompt)
     hits = hits or []
     build.index_commit = next((h.commit for h in hits if getattr(h, "commit", None)), None)
-    no_match = _no_match(retriever, prompt, hits)
+    # a prompt that names one of the projects (or comes from inside its folder) is about it
+    named = build.project_source == "inferred" and not project_from_hits
+    no_match = None if named else _no_match(retriever, prompt, hits)
     if no_match:
         build.notes.append(no_match)
         dropped["no_match"] = len(hits) + len(extra)
