@@ -122,8 +122,11 @@ def expected_docs(q: GoldenQuestion) -> list[str]:
 
 
 def _hit_doc(project: str | None, source: str, q: GoldenQuestion) -> str:
-    # a question without a project is judged on the source path alone, wherever it was found
-    return source if q.project is None and not source.startswith("state/") else _doc(project, source)
+    # memories are named by their own path; a question without a project is judged on the
+    # source path alone, wherever it was found
+    if source.startswith("memories/") or (q.project is None and not source.startswith("state/")):
+        return source
+    return _doc(project, source)
 
 
 def run_questions(store, retriever, questions: list[GoldenQuestion], path: str, blob: str) -> EvalRun:

@@ -212,3 +212,23 @@ def test_an_earlier_commit_never_evaluated_is_evaluated_in_a_temporary_index(pri
     # the store's own index and refs were left alone
     assert sorted(p.name for p in store.index_dir.iterdir()) == index_before
     assert store.resolve("main") != old
+
+
+def test_memories_and_questions_without_a_project_are_judged_by_their_path(printers, store):
+    from atocore.memories import add_memory
+
+    mem = add_memory(store, "The nozzle wipe routine runs wipe_nozzle_twice before every first layer", "knowledge",
+                     project="printer")
+    questions = parse_golden(f"""questions:
+  - question: wipe_nozzle_twice
+    project: printer
+    sources: [memories/{mem.id}.md]
+  - question: zone_valve_3
+    sources: [watering.md]
+""".encode(), "eval/golden.yaml")
+    run = run_questions(store, open_retriever(store), questions, "eval/golden.yaml", "0" * 40)
+    by_q = {q.question: q for q in run.questions}
+    assert by_q["wipe_nozzle_twice"].found[0] == f"memories/{mem.id}.md"
+    assert by_q["wipe_nozzle_twice"].ndcg == 1.0
+    assert by_q["zone_valve_3"].found[0] == "watering.md" and by_q["zone_valve_3"].ndcg == 1.0
+    assert {q.project or "(any)" for q in run.questions} == set(run.by_project()) - {"all"}
