@@ -15,8 +15,8 @@ DEFAULT_MODEL = "minishlab/potion-base-8M"
 class StoreConfig:
     schema: int = 1
     embed_model: str = DEFAULT_MODEL
-    chunk_max_chars: int = 1200
-    chunk_overlap_chars: int = 150
+    chunk_max_chars: int = 1500
+    chunk_overlap_chars: int = 0
     remotes: dict[str, str] = field(default_factory=dict)
     retention: dict[str, int] = field(default_factory=lambda: {"keep_last": 20, "daily_days": 14, "weekly_weeks": 8})
     extract: bool = False
@@ -33,8 +33,8 @@ def parse_config(raw: bytes | None) -> StoreConfig:
     cfg = StoreConfig(
         schema=int(data.get("schema", 1)),
         embed_model=str(emb.get("model") or DEFAULT_MODEL),
-        chunk_max_chars=int(chunk.get("max_chars", 1200)),
-        chunk_overlap_chars=int(chunk.get("overlap_chars", 150)),
+        chunk_max_chars=int(chunk.get("max_chars", 1500)),
+        chunk_overlap_chars=int(chunk.get("overlap_chars", 0)),
         remotes={str(k): str(v) for k, v in (data.get("remotes") or {}).items()},
         extract=bool(cap.get("extract", False)),
         redact_patterns=[str(p) for p in cap.get("redact_patterns") or []],

@@ -506,7 +506,7 @@ def _read(gen: Generation, fn: Callable[[], Any]) -> Any:
 
 def _chunking(cfg) -> tuple[int, int]:
     """(max chars, overlap) of the store config, or the defaults when main has no commit yet."""
-    return (cfg.chunk_max_chars, cfg.chunk_overlap_chars) if cfg else (1200, 150)
+    return (cfg.chunk_max_chars, cfg.chunk_overlap_chars) if cfg else (1500, 0)
 
 
 def _file_chunks(path: str, raw: bytes, cfg) -> tuple[list[Chunk], str | None]:
