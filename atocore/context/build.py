@@ -20,6 +20,10 @@ construction and is noise itself). Global memories (no project) come from their 
 search and need a shared word. When nothing passes, the supplement holds only the trusted state
 (or nothing), never padding.
 
+Staying empty: before any of that, a prompt the store matches nothing of (``_no_match``: too
+little of its information is in words the index has, and no top hit holds much of it) gets no
+memories or chunks at all, with the reason in ``notes`` (and so in ``/debug/context``).
+
 Near-duplicates (word-set Jaccard >= ``DUP_JACCARD``, or one text inside another) are dropped,
 the higher-ranked copy kept. The rendered text is kept within ``budget_chars``.
 """
@@ -53,7 +57,7 @@ ITEM_OVERHEAD = 80          # estimated per-item markup (headers, provenance) be
 MIN_TRUNCATED = 160         # do not hand out a chunk tail shorter than this
 LAST_BUILD_FILE = "last-context.json"
 NO_MATCH_KNOWN_WEIGHT = 1.5  # the stay-empty line, calibrated in docs/retrieval.md
-NO_MATCH_BELOW = 1.1
+NO_MATCH_BELOW = 1.2
 CATEGORY_ORDER = ("summary", "status", "focus", "decision", "constraint", "fact", "contact")
 
 
@@ -198,7 +202,7 @@ def _no_match(retriever: Any, prompt: str, hits: list[Any]) -> str | None:
     From the retriever's match evidence (``Retriever.match_evidence``): ``known``, the share of
     the prompt's information (IDF mass) on words the index has at all, and ``coverage``, the
     largest share one of the top hits holds. A prompt about something else has distinctive words
-    no chunk contains, and no hit that holds most of it. The line ``coverage + 1.5 * known = 1.1``
+    no chunk contains, and no hit that holds most of it. The line ``coverage + 1.5 * known = 1.2``
     is a logistic fit on the quality suite's docs set and both dev sets (docs/retrieval.md)."""
     evidence = getattr(retriever, "match_evidence", None)
     if evidence is None or not hits:
