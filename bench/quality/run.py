@@ -527,7 +527,7 @@ def main() -> None:
     t_all = time.perf_counter()
     results: dict[str, dict] = {}
     model_id = None
-    with tempfile.TemporaryDirectory(prefix="atocore-quality-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="atocore-quality-", ignore_cleanup_errors=True) as tmp:  # a background repack may still write
         for name in sets:
             t0 = time.perf_counter()
             d = Path(tmp) / name
