@@ -556,14 +556,16 @@ class Generation:
         return have / total if total else None
 
     def query_idf(self, text: str) -> dict[str, float]:
-        """IDF of each en_stem term of ``text`` (a term no chunk has gets the highest IDF)."""
+        """IDF of each en_stem term of ``text``. A term no chunk has counts as the rarest term
+        the index could have (document frequency 1): in a store of a handful of documents the
+        df-0 IDF would otherwise outweigh every word the store does have."""
         import math
 
         searcher = self._searcher
         n = max(1, searcher.num_docs)
         out = {}
         for t in dict.fromkeys(_analyzer().analyze(text)):
-            df = searcher.doc_freq("body", t)
+            df = max(1, searcher.doc_freq("body", t))
             out[t] = math.log(1 + (n - df + 0.5) / (df + 0.5))
         return out
 
