@@ -43,8 +43,8 @@ DEFAULT_REFRESH = {"max_files": 50_000, "max_bytes": 256_000_000, "follow_symlin
 class StoreConfig:
     schema: int = 1
     embed_model: str = DEFAULT_MODEL
-    chunk_max_chars: int = 1200
-    chunk_overlap_chars: int = 150
+    chunk_max_chars: int = 1500
+    chunk_overlap_chars: int = 0
     remotes: dict[str, str] = field(default_factory=dict)
     retention: dict[str, int] = field(default_factory=lambda: {"keep_last": 20, "daily_days": 14, "weekly_weeks": 8})
     extract: bool = False

@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "restore": "backup_cmds:restore",
     "drill": "backup_cmds:drill",
     "mcp": "mcp_cmds:mcp",
+    "eval": "eval_cmds:eval_",
 }
 
 

@@ -20,6 +20,10 @@ construction and is noise itself). Global memories (no project) come from their 
 search and need a shared word. When nothing passes, the supplement holds only the trusted state
 (or nothing), never padding.
 
+Staying empty: before any of that, a prompt the store matches nothing of (``_no_match``: too
+little of its information is in words the index has, and no top hit holds much of it) gets no
+memories or chunks at all, with the reason in ``notes`` (and so in ``/debug/context``).
+
 Near-duplicates (word-set Jaccard >= ``DUP_JACCARD``, or one text inside another) are dropped,
 the higher-ranked copy kept. The rendered text is kept within ``budget_chars``.
 """
@@ -52,6 +56,8 @@ MAX_INTERACTIONS = 2
 ITEM_OVERHEAD = 80          # estimated per-item markup (headers, provenance) before the exact check
 MIN_TRUNCATED = 160         # do not hand out a chunk tail shorter than this
 LAST_BUILD_FILE = "last-context.json"
+NO_MATCH_KNOWN_WEIGHT = 1.5  # the stay-empty line, calibrated in docs/retrieval.md
+NO_MATCH_BELOW = 1.2
 CATEGORY_ORDER = ("summary", "status", "focus", "decision", "constraint", "fact", "contact")
 
 
@@ -190,6 +196,45 @@ def _is_dup(words: frozenset[str], text: str, seen: list[tuple[frozenset[str], s
     return False
 
 
+def _no_match(retriever: Any, prompt: str, hits: list[Any]) -> str | None:
+    """Why the store holds nothing for ``prompt`` (the build then stays empty), or None.
+
+    From the retriever's match evidence (``Retriever.match_evidence``): ``known``, the share of
+    the prompt's information (IDF mass) on words the index has at all, and ``coverage``, the
+    largest share one of the top hits holds. A prompt about something else has distinctive words
+    no chunk contains, and no hit that holds most of it. The line ``coverage + 1.5 * known = 1.2``
+    is a logistic fit on the quality suite's docs set and both dev sets (docs/retrieval.md)."""
+    evidence = getattr(retriever, "match_evidence", None)
+    if evidence is None or not hits:
+        return None
+    ev = evidence(prompt, hits)
+    if ev is None:
+        return None
+    score = ev["coverage"] + NO_MATCH_KNOWN_WEIGHT * ev["known"]
+    if score >= NO_MATCH_BELOW:
+        return None
+    return (f"no match in the store: {ev['known']:.0%} of the prompt's information is in words the index has, "
+            f"and the best hit holds {ev['coverage']:.0%} of it (coverage + {NO_MATCH_KNOWN_WEIGHT} x known = "
+            f"{score:.2f} < {NO_MATCH_BELOW}); supplement left empty")
+
+
+def _answering_first(items: list[ContextItem], state_rank: dict[str, int], prompt: str) -> list[ContextItem]:
+    """Trusted state with the entry that answers the prompt first: entries the search ranked, in
+    its order; then entries sharing more of the prompt's words; then the usual category order."""
+    if len(items) < 2:
+        return items
+    terms = content_terms(prompt)
+    inf = len(state_rank) + 1
+
+    def key(pos_item: tuple[int, ContextItem]) -> tuple:
+        pos, it = pos_item
+        text = (it.title.replace("_", " ").replace("-", " ") + " " + it.text).lower()
+        shared = count_shared((text,), terms, len(terms)) if terms else 0
+        return (state_rank.get(f"state:{it.id}", inf), -shared, pos)
+
+    return [it for _, it in sorted(enumerate(items), key=key)]
+
+
 # --------------------------------------------------------------------------- the build
 
 
@@ -212,6 +257,7 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
 
     hits: list[Any] | None = None
     extra: list[Any] = []
+    project_from_hits = False
     if project is not None:
         build.project_source, build.confidence = "given", 1.0
         if project not in registered(store):
@@ -222,6 +268,7 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
             # Unclear from names: search once across projects and let the hits vote.
             hits = _search(retriever, prompt, None)
             pid, conf, reasons = infer_project(store, prompt, cwd=cwd, hits=hits)
+            project_from_hits = pid is not None
         build.reasons = reasons
         build.confidence = conf
         if pid is not None:
@@ -235,11 +282,23 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
                 extra = _global_memories(retriever, prompt)
     hits = hits or []
     build.index_commit = next((h.commit for h in hits if getattr(h, "commit", None)), None)
+    # a prompt that names one of the projects (or comes from inside its folder) is about it
+    named = build.project_source == "inferred" and not project_from_hits
+    no_match = None if named else _no_match(retriever, prompt, hits)
+    if no_match:
+        build.notes.append(no_match)
+        dropped["no_match"] = len(hits) + len(extra)
+        hits, extra = [], []
+        if project_from_hits:  # the hits that voted for it match nothing: no project either
+            build.notes.append(f"project {project} was inferred from those hits only; dropped")
+            build.project, build.project_source, project = None, "none", None
     if project is not None:
         before = len(hits)
         hits = [h for h in hits if h.project in (project, None)]
         dropped["other_project"] += before - len(hits)
-    hits = [h for h in hits if getattr(h, "kind", "chunk") != "state"]  # state comes from the store, whole
+    # state comes from the store, whole; the search's ranking of state entries orders it
+    state_rank = {h.id: n for n, h in enumerate(hits) if getattr(h, "kind", "chunk") == "state"}
+    hits = [h for h in hits if getattr(h, "kind", "chunk") != "state"]
     words = WordMemo()
     hits, irrelevant = _relevant(hits, prompt)
     dropped["irrelevant"] += irrelevant
@@ -252,7 +311,7 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
     used = 0
     if project is not None:
         state_cap = int(budget * STATE_SHARE)
-        for it in _state_cache.get(store, head, project):
+        for it in _answering_first(_state_cache.get(store, head, project), state_rank, prompt):
             cost = len(it.text) + len(it.source) + ITEM_OVERHEAD // 2
             if used + cost > state_cap:
                 dropped["budget"] += 1

@@ -207,7 +207,7 @@ def pack(lines: list[str], start: int, max_chars: int, overlap: int) -> list[tup
     return out
 
 
-def split_document(text: str, suffix: str, max_chars: int = 1200, overlap: int = 150,
+def split_document(text: str, suffix: str, max_chars: int = 1500, overlap: int = 0,
                    default_title: str = "") -> list[tuple[str, int, int, str]]:
     """(title, first line, last line, text) for each chunk of a text document."""
     suffix = suffix.lower()
@@ -234,7 +234,7 @@ class Skip(Exception):
     """The file is not indexed (not text); not an error."""
 
 
-def chunks_for_file(path: str, raw: bytes, max_chars: int = 1200, overlap: int = 150) -> list[Chunk]:
+def chunks_for_file(path: str, raw: bytes, max_chars: int = 1500, overlap: int = 0) -> list[Chunk]:
     """The chunks of one store file. Raises ``ValidationError`` for a file that breaks its schema."""
     parsed = records.validate_path(path, raw)
     if path.startswith("memories/") and path.endswith(".md"):

@@ -21,8 +21,8 @@ from typing import Hashable, Mapping, Sequence
 class FusionParams:
     method: str = "norm"
     n: int = 50  # candidates from each side
-    w_bm25: float = 0.4
-    w_vec: float = 0.6
+    w_bm25: float = 0.7
+    w_vec: float = 0.3
     rrf_c: float = 60.0
     sim_floor: float = 0.2  # cosine at or below which the vector side contributes nothing
     adaptive: bool = True  # lean on vectors when BM25 knows few of the query's words
@@ -30,6 +30,11 @@ class FusionParams:
     same_file_decay: float = 0.85  # hits from one file beyond the first ``same_file_free``: x0.85, x0.72, ...
     same_file_free: int = 1  # measured on both dev sets: docs/retrieval.md
     prefer_boost: float = 0.15  # relative boost for hits in the preferred project
+    title_boost: float = 0.3  # BM25 field weights (index.bm25_search): heading path (also in body),
+    file_boost: float = 0.3  # words of the file's path,
+    ident_boost: float = 1.0  # whole identifiers (lexical.py)
+    agree_at: float = 0.5  # >0: the vector weight scales with the legs' top-10 overlap, full at this share
+    vec_new: bool = True  # may the vector side add candidates BM25 did not find (False: it only re-ranks)
     prf_docs: int = 0  # pseudo-relevance feedback: move the query vector towards the top fused hits
     prf_beta: float = 0.5
 
@@ -51,6 +56,11 @@ def fuse(bm25: Sequence[tuple[int, float]], vec: Sequence[tuple[int, float]],
         return [(k, s) for k, s in vec]
     wb = p.w_bm25 if bm25_weight is None else bm25_weight
     wv = (p.w_bm25 + p.w_vec) - wb
+    if p.agree_at > 0:
+        # the vector side earns its weight by agreeing with BM25 on this query: a model that does not
+        # know the corpus's vocabulary (it returns unrelated neighbours) then barely moves the ranking
+        overlap = len({k for k, _ in bm25[:10]} & {k for k, _ in vec[:10]}) / 10
+        wv *= min(1.0, overlap / p.agree_at)
     scores: dict[int, float] = {}
     if p.method == "rrf":
         for rank, (k, _) in enumerate(bm25):
@@ -63,6 +73,10 @@ def fuse(bm25: Sequence[tuple[int, float]], vec: Sequence[tuple[int, float]],
         if sims:
             for k, s in sims.items():
                 all_sims.setdefault(k, s)
+        if not p.vec_new:
+            all_sims = {k: all_sims[k] for k, _ in bm25 if k in all_sims}
+            if not all_sims:
+                return [(k, wb * s / top_b) for k, s in bm25]
         top_v = max(all_sims.values())
         span = max(top_v - p.sim_floor, 1e-6)
         for k, s in bm25:

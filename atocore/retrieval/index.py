@@ -34,14 +34,26 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from .chunking import Chunk
+from .lexical import identifiers, path_fields
 
-SCHEMA_VERSION = 2  # 2: per-project HNSW graphs (parts/)
+SCHEMA_VERSION = 3  # 2: per-project HNSW graphs (parts/); 3: file and ident fields (lexical.py)
 KIND_CODES = {"chunk": 0, "memory": 1, "state": 2}
 HNSW = {"connectivity": 16, "expansion_add": 64, "expansion_search": 200}
 EXACT_MAX = 4096  # vector searches over at most this many (filtered) vectors are exact
 OVERSAMPLE_MAX = 1000  # larger filtered searches over-fetch from the HNSW graph, up to this many
 COMPACT_DELTAS = 4096
 PARTS_DIR = "parts"
+
+
+def chunk_path_fields(c: Chunk) -> tuple[str, list[str]]:
+    """What of a chunk's file name is searchable: a source file's path words and names; a state
+    entry's key (its whole identifier, e.g. ``build-command``); nothing for other chunks."""
+    if c.origin == "source":
+        return path_fields(c.source)
+    if c.origin == "state" and "#" in c.source:
+        key = c.source.rsplit("#", 1)[1].lower()
+        return "", [key]
+    return "", []
 
 
 class CorruptIndex(Exception):
@@ -94,6 +106,8 @@ def _schema():
     sb.add_text_field("kind", tokenizer_name="raw", index_option="basic")
     sb.add_text_field("title", tokenizer_name="en_stem", index_option="freq")
     sb.add_text_field("body", tokenizer_name="en_stem", index_option="freq")
+    sb.add_text_field("file", tokenizer_name="en_stem", index_option="freq")  # words of the source path
+    sb.add_text_field("ident", tokenizer_name="whitespace", index_option="freq")  # whole identifiers, lower-cased
     return sb.build()
 
 
@@ -222,15 +236,15 @@ class Generation:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=OFF")  # derived data: a crash marks the index dirty
             self.db.executescript(SQL_SCHEMA)
-            rows = self.db.execute("SELECT key, path, project, kind FROM chunks").fetchall()
+            rows = self.db.execute("SELECT key, path, project, kind, cid FROM chunks").fetchall()
         except sqlite3.DatabaseError as exc:
             self.db.close()
             raise CorruptIndex(f"chunk table unreadable: {exc}") from None
         # key -> (path, project, kind): what filtering and grouping need, without SQL per hit
-        self.keymap: dict[int, tuple[str, str | None, str]] = {k: (p, pr, kd) for k, p, pr, kd in rows}
+        self.keymap: dict[int, tuple[str, str | None, str]] = {k: (p, pr, kd) for k, p, pr, kd, _ in rows}
         self.groups: Counter = Counter((pr, kd) for _, pr, kd in self.keymap.values())
         self._files = _FileTable(int(meta.get("next_key", 1)))
-        self._files.set([k for k, _, _, _ in rows], [p for _, p, _, _ in rows])
+        self._files.set([k for k, *_ in rows], [_group(p, kd, cid) for _, p, _, kd, cid in rows])
         self._exact_cache: dict[tuple, tuple] = {}
         self.vectors = None
         self.parts: dict[str, object] = {}  # project -> HNSW graph of that project's vectors
@@ -403,13 +417,19 @@ class Generation:
                 doc.add_text("project", c.project)
             doc.add_text("kind", c.kind)
             doc.add_text("title", c.title)
-            doc.add_text("body", c.text)
+            doc.add_text("body", f"{c.title}\n{c.text}" if c.title else c.text)  # as the chunk reads
+            file_words, file_idents = chunk_path_fields(c)
+            if file_words:
+                doc.add_text("file", file_words)
+            idents = file_idents + identifiers(f"{c.title}\n{c.text}")
+            if idents:
+                doc.add_text("ident", " ".join(dict.fromkeys(idents)))
             writer.add_document(doc)
             rows.append((key, c.id, c.kind, c.project, c.source, c.title, c.text, c.path, c.origin,
                          c.lines[0] if c.lines else None, c.lines[1] if c.lines else None))
             self.keymap[key] = (c.path, c.project, c.kind)
             self.groups[(c.project, c.kind)] += 1
-        self._files.set(list(keys), [c.path for c in chunks])
+        self._files.set(list(keys), [_group(c.path, c.kind, c.id) for c in chunks])
         self.db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
         self._exact_cache.clear()
 
@@ -472,15 +492,35 @@ class Generation:
     # ------------------------------------------------------------------ reading
 
     def bm25_search(self, text: str, n: int, project: str | None = None,
-                    kinds: Sequence[str] | None = None) -> list[tuple[int, float]]:
+                    kinds: Sequence[str] | None = None, idents: Sequence[str] = (),
+                    boosts: tuple[float, float, float] = (0.3, 0.3, 1.0)) -> list[tuple[int, float]]:
+        """BM25 top ``n`` for the query words ``text`` and whole ``idents``. The query is built
+        from term queries (never a query parser): no syntax, no parse errors (see lexical.py)."""
         import tantivy
 
-        if not text.strip():
+        title_boost, file_boost, ident_boost = boosts
+        terms = list(dict.fromkeys(_analyzer().analyze(text))) if text.strip() else []
+        if not terms and not idents:
             return []
-        try:
-            q = self.bm25.parse_query(text, ["title", "body"], field_boosts={"title": 1.5})
-        except ValueError:
+        schema = self.schema
+        Q, should = tantivy.Query, tantivy.Occur.Should
+
+        def term(field: str, value: str, boost: float):
+            q = Q.term_query(schema, field, value, index_option="freq")
+            return (should, q if boost == 1.0 else Q.boost_query(q, boost))
+
+        subs = []
+        for t in terms:
+            subs.append(term("body", t, 1.0))
+            if title_boost:
+                subs.append(term("title", t, title_boost))
+            if file_boost:
+                subs.append(term("file", t, file_boost))
+        if ident_boost:
+            subs.extend(term("ident", i, ident_boost) for i in idents)
+        if not subs:
             return []
+        q = Q.boolean_query(subs)
         clauses = []
         if project is not None:
             clauses.append((tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "project", project)))
@@ -514,6 +554,23 @@ class Generation:
             if df:
                 have += idf
         return have / total if total else None
+
+    def query_idf(self, text: str) -> dict[str, float]:
+        """IDF of each en_stem term of ``text``. A term no chunk has counts as the rarest term
+        the index could have (document frequency 1): in a store of a handful of documents the
+        df-0 IDF would otherwise outweigh every word the store does have."""
+        import math
+
+        searcher = self._searcher
+        n = max(1, searcher.num_docs)
+        out = {}
+        for t in dict.fromkeys(_analyzer().analyze(text)):
+            df = max(1, searcher.doc_freq("body", t))
+            out[t] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return out
+
+    def has_term(self, term: str) -> bool:
+        return self._searcher.doc_freq("body", term) > 0
 
     def _eligible(self, project: str | None, kinds: Sequence[str] | None) -> int:
         if project is None and not kinds:
@@ -650,6 +707,12 @@ class _FileTable:
 
     def live(self, keys: Sequence[int]) -> list[bool]:
         return [i != 0 for i in self.ids(keys)]
+
+
+def _group(path: str, kind: str, cid: str) -> str:
+    """What same-file damping groups by: the file, except that each trusted-state entry stands
+    alone (all of a project's state is one file, but its entries are independent facts)."""
+    return cid if kind == "state" else path
 
 
 def _save(index, path: Path) -> None:

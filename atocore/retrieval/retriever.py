@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import queue
-import re
 import sys
 import threading
 import time
@@ -25,6 +24,7 @@ from ..store.lock import file_lock
 from .chunking import Chunk, Skip, chunks_for_file
 from .embedder import Embedder, load_embedder
 from .fusion import DEFAULT, FusionParams, diversify, fuse
+from .lexical import STOPWORDS, query_identifiers, query_words  # noqa: F401 (STOPWORDS: re-exported)
 from .index import COMPACT_DELTAS, SCHEMA_VERSION, CorruptIndex, Generation, GraphBuilder, remove_folder
 
 KINDS = ("chunk", "memory", "state")
@@ -34,7 +34,6 @@ COMPACT_DEAD_RATIO = 0.25  # rebuild once deleted chunks exceed this share of li
 COMPACT_DEAD_MIN = 16
 EMBED_BATCH = 2048
 GRAPH_PROCESS_MIN_FILES = 800  # rebuilds of at least this many files build the HNSW graph in a child process
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @dataclass
@@ -57,22 +56,7 @@ class Hit:
                 "lines": list(self.lines) if self.lines else None, "path": self.path, "origin": self.origin}
 
 
-# Function words carry next to no BM25 weight but have the longest posting lists: dropping them
-# from the *query* (the index keeps them) makes BM25 about four times faster at 100k chunks.
-STOPWORDS = frozenset("""a an and are as at be been but by can could did do does for from had has have how i if in
-into is it its me my of on or our should so such than that the their them then there these they this to
-us was we were what when where which who whom why will with would you your""".split())
-
-
-MAX_QUERY_TERMS = 64  # a whole pasted prompt must not turn into a thousand-term BM25 query
-
-
-def bm25_query_text(query: str) -> str:
-    """The query as plain lower-case words: no query-language operators, never a parse error;
-    stop words are dropped unless nothing else is left; repeated words once; at most 64 words."""
-    words = list(dict.fromkeys(_WORD.findall(query.lower())))
-    kept = [w for w in words if w not in STOPWORDS]
-    return " ".join((kept or words)[:MAX_QUERY_TERMS])
+bm25_query_text = query_words  # (the name the benches patch)
 
 
 @dataclass
@@ -313,7 +297,8 @@ class Retriever:
 
     def _rank(self, gen: Generation, query: str, project, kinds, p: FusionParams, emb) -> list[tuple[int, float]]:
         text = bm25_query_text(query)
-        bm = gen.bm25_search(text, p.n, project, kinds) if p.method != "vector" else []
+        bm = (gen.bm25_search(text, p.n, project, kinds, query_identifiers(query),
+                              (p.title_boost, p.file_boost, p.ident_boost)) if p.method != "vector" else [])
         if emb is None or p.method == "bm25":
             return fuse(bm, [], None, p.with_(method="bm25"))
         qvec = emb.encode_query(query)
@@ -334,6 +319,34 @@ class Retriever:
             sims = _bm25_sims(gen, q2, bm, vec) if p.method == "norm" else None
             fused = fuse(bm, vec, sims, p, weight)
         return fused
+
+    def match_evidence(self, query: str, hits: Sequence[Hit], top: int = 5) -> dict[str, float] | None:
+        """How much of the query the store can answer, from the query's en_stem terms and their IDF:
+
+        - ``known``: the share of the query's IDF mass on terms the index has at all (an off-topic
+          prompt's distinctive words are in no chunk: they carry the highest IDF);
+        - ``coverage``: the largest share of that mass that one of the ``top`` hits contains.
+
+        None when the query has no content words or there is no index."""
+        from .index import _analyzer
+
+        gen = self._gen
+        if gen is None:
+            return None
+        text = bm25_query_text(query)
+        idf = gen.query_idf(text)
+        total = sum(idf.values())
+        if not total:
+            return None
+        known = sum(v for t, v in idf.items() if gen.has_term(t)) / total
+        best = 0.0
+        an = _analyzer()
+        for h in hits[:top]:
+            have = set(an.analyze(f"{h.title}\n{h.text}"))
+            if h.kind == "chunk" and h.origin == "source":
+                have.update(an.analyze(h.source.replace("/", " ").replace(".", " ")))
+            best = max(best, sum(v for t, v in idf.items() if t in have) / total)
+        return {"coverage": best, "known": known}
 
     def status(self) -> dict:
         gen = self._gen
@@ -358,6 +371,7 @@ class Retriever:
             "invalid": _read(gen, gen.invalid) if gen else [], "building": self._building,
             "unembedded": unembedded,
             "last_update": self._last_update, "error": self._last_error,
+            "embedding": _serving_model(name, emb, degraded, reason),
         }
 
     def _size(self, gen: Generation | None) -> int:
@@ -492,7 +506,7 @@ def _read(gen: Generation, fn: Callable[[], Any]) -> Any:
 
 def _chunking(cfg) -> tuple[int, int]:
     """(max chars, overlap) of the store config, or the defaults when main has no commit yet."""
-    return (cfg.chunk_max_chars, cfg.chunk_overlap_chars) if cfg else (1200, 150)
+    return (cfg.chunk_max_chars, cfg.chunk_overlap_chars) if cfg else (1500, 0)
 
 
 def _file_chunks(path: str, raw: bytes, cfg) -> tuple[list[Chunk], str | None]:
@@ -648,6 +662,15 @@ def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | 
     busy["save"] = time.perf_counter() - t
     return {"files": len(paths), "chunks": total, "invalid": len(invalid),
             "stage_seconds": {k: round(v, 2) for k, v in busy.items()}}
+
+
+def _serving_model(name: str, emb: Embedder | None, degraded: bool, reason: str | None) -> dict:
+    """Which embedding model answers searches (for /health): name, dims and weight fingerprint,
+    or ``serving: "none: degraded, <why>"`` when search runs on BM25 alone."""
+    out: dict[str, Any] = {"name": name, "dims": emb.dims if emb else None,
+                           "fingerprint": emb.model_id.rsplit("@", 1)[-1] if emb else None}
+    out["serving"] = f"none: degraded, {reason or 'no embedding model'}" if degraded else emb.model_id
+    return out
 
 
 def _embed(emb: Embedder | None, chunks: list[Chunk]):

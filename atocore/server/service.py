@@ -276,6 +276,8 @@ class Service:
             "store": {"head": head, "path": str(self.store.path), "open_reviews": reviews},
             "config": {"ok": config_problem is None, "problem": config_problem},
             "index": index,
+            # which embedding model serves searches, or why none does (BM25 alone)
+            "model": index.get("embedding") or {"serving": "none: degraded, index unavailable"},
             "service": {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
                         "uptime_s": round(time.time() - self.started, 1),
                         "writes_need_token": self.token is not None, "watch_interval_s": self.watch_interval},
