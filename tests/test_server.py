@@ -57,12 +57,18 @@ def test_context_build_and_debug_context_equal(served):
 
 
 def test_fast_path_and_fastapi_route_answer_alike(served):
-    # An int budget takes the lean path; a numeric string is coerced by the FastAPI route.
+    # A well-formed body takes the lean path; the same body with the optional field spelt out
+    # as null goes the same way; a string budget is refused by both alike (no coercion).
     with served.client() as c:
         fast = c.post("/context/build", json={"prompt": "pitch lap cerium", "project": "p04", "budget_chars": 1500})
-        slow = c.post("/context/build", json={"prompt": "pitch lap cerium", "project": "p04", "budget_chars": "1500"})
-    assert fast.status_code == slow.status_code == 200
-    a, b = fast.json(), slow.json()
+        other = c.post("/context/build", json={"prompt": "pitch lap cerium", "project": "p04", "budget_chars": 1500,
+                                                "cwd": None})
+        bad = c.post("/context/build", json={"prompt": "pitch lap cerium", "project": "p04", "budget_chars": "1500"})
+        extra = c.post("/context/build", json={"prompt": "pitch lap cerium", "budget": 1500})
+    assert fast.status_code == other.status_code == 200
+    assert bad.status_code == 422 and bad.json()["field"] == "budget_chars"
+    assert extra.status_code == 422 and extra.json()["field"] == "budget"
+    a, b = fast.json(), other.json()
     for volatile in ("elapsed_ms", "created"):
         a.pop(volatile), b.pop(volatile)
     assert a == b and a["items"]
