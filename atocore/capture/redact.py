@@ -199,7 +199,7 @@ _CLI_FLAG = re.compile(
 # 7. Assignments with a telling name (the name is classified in Python, see _name_strength).
 _ASSIGN = re.compile(
     r"(?<![A-Za-z0-9_.\-$\[])((?:export[ \t]+|set[ \t]+|setx[ \t]+|\$env:)?([\"']?)([A-Za-z_][A-Za-z0-9_.\-]{0,80})\2"
-    r"[ \t]*(?::=|=>|[=:])[ \t]*)(\"[^\"\n]{0,500}\"|'[^'\n]{0,500}'|[^\s\"'#,;&]{1,500})"
+    r"[ \t]*(?::=|=>|[=:])[ \t]*)(\"[^\"\n]{0,500}\"|'[^'\n]{0,500}'|[^\s\"'#,;&][^\s\"',;&]{0,499})"
 )
 # <add key="DbPassword" value="..."/> (.NET config) and <password>...</password>
 _XML_KEY_VALUE = re.compile(r"(\bkey=([\"'])([\w.:\-]{1,80})\2[ \t]+value=([\"']))([^\"'\n]{1,500})(\4)")
@@ -366,6 +366,7 @@ def _context_repl(m: re.Match[str]) -> str:
 _CANDIDATE = re.compile(r"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{32,}={0,2}(?![A-Za-z0-9+/_\-])")
 _HEX = re.compile(r"^[0-9a-fA-F\-]+$")
 _CID_V0 = re.compile(r"^Qm[1-9A-HJ-NP-Za-km-z]{44}$")
+_BTC_ADDRESS = re.compile(r"^[13][1-9A-HJ-NP-Za-km-z]{25,34}$")  # a public address, base58 (no 0 O I l)
 _SRI = re.compile(r"^(?:sha(?:1|224|256|384|512))-")
 _SSH_PUB_BEFORE = re.compile(r"(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp\d+|sk-(?:ssh|ecdsa)[\w@.\-]*)[ \t]+$")
 _PUBLIC_BLOCK = re.compile(r"-----BEGIN (?:[A-Z0-9 ]*PUBLIC KEY|CERTIFICATE|CERTIFICATE REQUEST|NEW CERTIFICATE "
@@ -592,6 +593,8 @@ def _entropy_repl_for(text: str):
             return token
         start = m.start()
         before = m.string[max(0, start - 40):start]
+        if _BTC_ADDRESS.match(token) and re.search(r"(?i)\b(?:bitcoin|btc|address|wallet)\b", before):
+            return token  # a public Bitcoin address, said to be one
         if before.endswith(("base64,", "h1:")) or _SRI.match(token) or _CID_V0.match(token):
             return token  # a data URI, a Go module sum, subresource integrity, an IPFS CID
         if "/" in token:
