@@ -58,3 +58,24 @@ def check_record_id(value: object, field: str = "id") -> str:
     if isinstance(value, str) and ULID_RE.match(value):
         return value
     return check_slug(value, field)
+
+
+CAPTURE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}$")
+
+
+def check_capture_id(value: object, field: str = "id") -> str:
+    """A turn or session id from a capture client (a UUID, ``cc-<uuid>``, ``h-<hex>`` ...).
+
+    Whatever is accepted here is safe wherever the id goes: a file name, a git ref component
+    (``review/extract-<id>``), a commit message line. So: 1-200 characters of letters, digits
+    and ``. _ : @ + = -``, starting with a letter or digit, without ``..``, not ending in ``.``
+    or ``.lock`` (git refuses such ref names).
+    """
+    if (not isinstance(value, str) or not CAPTURE_ID_RE.match(value) or ".." in value
+            or value.endswith((".", ".lock")) or "@{" in value):
+        raise ValidationError(
+            field,
+            f"{value!r} is not a valid id; use 1-200 characters of letters, digits, '.', '_', ':', '@', '+', '=' "
+            "or '-', starting with a letter or digit, without '..' and not ending in '.' or '.lock'",
+        )
+    return value

@@ -83,16 +83,17 @@ class Served:
 
 
 @contextmanager
-def serve_store(store, token: str | None = None, watch_interval: float = 0.1, **kw) -> Iterator[Served]:
+def serve_store(store, token: str | None = None, watch_interval: float = 0.1, request_timeout: float | None = None,
+                **kw) -> Iterator[Served]:
     """A real uvicorn server for ``store`` on a free loopback port, in a thread."""
     import uvicorn
 
     from atocore.server import create_app
-    from atocore.server.run import uvicorn_config
+    from atocore.server.run import REQUEST_TIMEOUT, uvicorn_config
 
     app = create_app(str(store.path), token=token, watch_interval=watch_interval, **kw)
     port = free_port()
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port))
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, request_timeout=request_timeout or REQUEST_TIMEOUT))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # not the main thread
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -46,9 +46,15 @@ from atocore.store import open_store
 from atocore.memories import add_memory
 store = open_store(sys.argv[1])
 tag, count = sys.argv[2], int(sys.argv[3])
+from atocore.errors import Busy
 for i in range(count):
-    m = add_memory(store, f"note {tag} {i}: torque the lens mount to spec", "knowledge", project="optics",
-                   source=f"writer-{tag}")
+    while True:
+        try:
+            m = add_memory(store, f"note {tag} {i}: torque the lens mount to spec", "knowledge", project="optics",
+                           source=f"writer-{tag}")
+            break
+        except Busy:  # the lock was not free for 60 s (a loaded machine): nothing written; try again, as documented
+            continue
     sys.stdout.write(m.id + "\n")
     sys.stdout.flush()
 """

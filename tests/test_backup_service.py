@@ -32,10 +32,12 @@ def served(store):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # generous: the machine may be loaded; we wait on the condition
     while True:
+        # Ready means the search index answers, not only that /health does (a 503
+        # IndexUnavailable came back under load when the fixture waited for /health alone).
         try:
-            if client.get("/health").status_code == 200:
+            if client.post("/search", json={"query": "dome shutter"}).status_code == 200:
                 break
         except httpx.HTTPError:
             pass
@@ -57,13 +59,26 @@ def served(store):
         proc.wait()
 
 
-def _hit_ids(client, query: str) -> list[str]:
+def _hit_ids(client, query: str) -> list[str] | None:
+    """The hit ids, or None while the index is being rebuilt (503 IndexUnavailable: not yet)."""
     r = client.post("/search", json={"query": query, "k": 10})
+    if r.status_code == 503 and r.json().get("error") == "IndexUnavailable":
+        return None
     assert r.status_code == 200, r.text
     return [h["id"] for h in r.json()["hits"]]
 
 
-def _eventually(cond, timeout: float = 30.0) -> None:
+def _has(client, query: str, rid: str) -> bool:
+    ids = _hit_ids(client, query)
+    return ids is not None and rid in ids
+
+
+def _lacks(client, query: str, rid: str) -> bool:
+    ids = _hit_ids(client, query)
+    return ids is not None and rid not in ids
+
+
+def _eventually(cond, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():
@@ -85,7 +100,7 @@ def test_external_moves_of_main_are_reindexed_without_restart(served, tmp_path):
     git("add", mem.path, cwd=work)
     git("commit", "-q", "-m", "Add a memory from a clone", cwd=work)
     git("push", "-q", "origin", "main", cwd=work)
-    _eventually(lambda: mem.id in _hit_ids(client, q))
+    _eventually(lambda: _has(client, q, mem.id))
 
     # 2. A CLI restore is refused while the service runs; the service's own restore works.
     proc = run_cli("restore", "main~1", store=store, check=False)
@@ -95,7 +110,7 @@ def test_external_moves_of_main_are_reindexed_without_restart(served, tmp_path):
     r = client.post("/admin/restore", json={"rev": "main~1"})
     assert r.status_code == 200, r.text
     assert r.json()["snapshot"].startswith("backup/")
-    _eventually(lambda: mem.id not in _hit_ids(client, q))
+    _eventually(lambda: _lacks(client, q, mem.id))
 
     # 3. A pull from the laptop: commits made elsewhere arrive by git fetch into the store.
     laptop = make_bare(tmp_path / "laptop.git")
@@ -110,7 +125,7 @@ def test_external_moves_of_main_are_reindexed_without_restart(served, tmp_path):
     git("commit", "-q", "-m", "Measured on the laptop", cwd=work2)
     git("push", "-q", "origin", "main", cwd=work2)
     git("fetch", "-q", str(laptop), "main:main", git_dir=store.path)
-    _eventually(lambda: mem2.id in _hit_ids(client, q))
+    _eventually(lambda: _has(client, q, mem2.id))
     fsck(store.path)
 
     # 4. A scheduled backup through the service picks it all up, verified.

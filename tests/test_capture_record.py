@@ -149,3 +149,49 @@ def test_lone_surrogates_and_nul_are_cleaned_not_refused(store):
     assert created and inter.prompt == "bad \ufffd byte and a  NUL" and inter.meta["out"] == "x\ufffdy"
     [stored] = store_turns(store)
     assert stored["prompt"] == inter.prompt
+
+
+@pytest.mark.parametrize("bad", ["x..y.lock", "a.lock", "-lead", ".hidden", "a/b", "a b", "a~1", "a^b", "a@{1}", "x:y?",
+                                 "", "é", "a" * 201, "ends."])
+def test_ids_that_would_break_git_refs_or_paths_are_refused(store, bad):
+    """Issue 12, row 11: an accepted id later broke `atocore extract` for every session."""
+    head = store.head()
+    for field in ("id", "session_id"):
+        with pytest.raises(ValidationError) as err:
+            record_interaction(store, turn(**{field: bad}))
+        assert err.value.field == field
+    assert store.head() == head
+
+
+def test_a_retry_months_away_is_still_the_same_turn(store):
+    record_interaction(store, turn(id="cc-far", created="2026-01-03T10:00:00Z"))
+    head = store.head()
+    again, created = record_interaction(store, turn(id="cc-far", created="2027-06-20T10:00:00Z"))
+    assert not created and again.created == "2026-01-03T10:00:00Z" and store.head() == head
+    assert len(store_turns(store)) == 1
+
+
+def test_posted_bad_id_is_a_422_and_extract_keeps_working(store):
+    import json
+
+    from tests.conftest import run_cli
+    from tests.fixtures_server import serve_store
+
+    with serve_store(store) as s, s.client() as c:
+        r = c.post("/interactions", json=turn(id="x..y.lock", prompt="Remember that the NAS is in rack 2."))
+        assert r.status_code == 422 and r.json()["field"] == "id"
+        r = c.post("/interactions", json=turn(session_id="x..y.lock", prompt="Remember that the NAS is in rack 2."))
+        assert r.status_code == 422 and r.json()["field"] == "session_id"
+    # A turn stored before ids were checked (as the issue's store has one) no longer breaks extract.
+    line = json.dumps({"id": "x..y.lock", "source": "claude-code", "session_id": "s1", "created": "2026-08-01T09:00:00Z",
+                       "prompt": "Remember that the NAS is in rack 2.", "response": "ok", "project": None, "meta": {}})
+    store.commit({"interactions/2026/08/s1.jsonl": (line + "\n").encode()}, "an old capture")
+    record_interaction(store, turn(id="cc-good", prompt="Remember that the backup disk is blue."))
+    out = run_cli("extract", store=store, check=False)
+    assert out.returncode == 0, out.stderr
+    branches = subprocess.run(["git", "--git-dir", str(store.path), "for-each-ref", "--format=%(refname)"],
+                              capture_output=True, text=True, check=True).stdout.split()
+    reviews = [b for b in branches if b.startswith("refs/heads/review/extract-")]
+    assert len(reviews) == 2, branches
+    for ref in reviews:
+        assert subprocess.run(["git", "check-ref-format", ref]).returncode == 0

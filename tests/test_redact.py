@@ -125,12 +125,9 @@ def test_looks_random_rules():
     assert not looks_random("/Users/Ann/Projects/MyApp2/src/components/LoginForm")
 
 
-def test_large_text_is_fast():
-    import time
-
+def test_large_text_keeps_prose_and_loses_the_key():
+    # Speed is measured by bench/redact.py (no timed unit tests); this checks the result.
     text = ("ordinary prose about the mirror and the lap, commit 3f786850e387550fdab836ed7e6dc881de23001b. " * 2000
             + "AWS AKIAQ3EGVBMPLKJX7Y2Z")
-    t = time.perf_counter()
     out = redact(text)
-    assert time.perf_counter() - t < 2.0
     assert "AKIAQ3EGVBMPLKJX7Y2Z" not in out and out.startswith("ordinary prose")

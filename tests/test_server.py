@@ -13,6 +13,7 @@ from atocore.errors import ValidationError
 from atocore.memories import add_memory
 from atocore.server.run import check_bind
 from atocore.store import Store
+from tests.conftest import run_cli
 from tests.fixtures_server import served, served_token, serve_store, two_projects  # noqa: F401
 
 TOKEN = "s3cret-token"
@@ -56,12 +57,18 @@ def test_context_build_and_debug_context_equal(served):
 
 
 def test_fast_path_and_fastapi_route_answer_alike(served):
-    # An int budget takes the lean path; a numeric string is coerced by the FastAPI route.
+    # A well-formed body takes the lean path; the same body with the optional field spelt out
+    # as null goes the same way; a string budget is refused by both alike (no coercion).
     with served.client() as c:
         fast = c.post("/context/build", json={"prompt": "pitch lap cerium", "project": "p04", "budget_chars": 1500})
-        slow = c.post("/context/build", json={"prompt": "pitch lap cerium", "project": "p04", "budget_chars": "1500"})
-    assert fast.status_code == slow.status_code == 200
-    a, b = fast.json(), slow.json()
+        other = c.post("/context/build", json={"prompt": "pitch lap cerium", "project": "p04", "budget_chars": 1500,
+                                                "cwd": None})
+        bad = c.post("/context/build", json={"prompt": "pitch lap cerium", "project": "p04", "budget_chars": "1500"})
+        extra = c.post("/context/build", json={"prompt": "pitch lap cerium", "budget": 1500})
+    assert fast.status_code == other.status_code == 200
+    assert bad.status_code == 422 and bad.json()["field"] == "budget_chars"
+    assert extra.status_code == 422 and extra.json()["field"] == "budget"
+    a, b = fast.json(), other.json()
     for volatile in ("elapsed_ms", "created"):
         a.pop(volatile), b.pop(volatile)
     assert a == b and a["items"]
@@ -269,3 +276,39 @@ def test_missing_index_is_built_in_the_background(store, tmp_path):
             time.sleep(0.05)
         hits = c.post("/search", json={"query": "Fizeau interferometer"}).json()["hits"]
         assert hits and hits[0]["source"] == "metrology/interferometer.md"
+
+
+def test_last_context_keeps_no_raw_secret_and_debug_needs_the_token(two_projects):
+    """Issue 12, row 4: the prompt hook sends the user's prompt; a secret in it must not rest on disk
+    (atocore-index/last-context.json, owner-only) nor be served to anyone without the token."""
+    import os
+    import stat
+
+    from atocore.context.build import last_build_path
+
+    secret = "Sunshine42!xq"
+    prompt = f"why does login fail? my password is {secret} and DB_PASS={secret}"
+    with serve_store(two_projects, token="s3cret-token") as s:
+        with s.client() as anon, s.client("s3cret-token") as c:
+            r = c.post("/context/build", json={"prompt": prompt})
+            assert r.status_code == 200 and r.json()["prompt"] == prompt  # the caller gets its own prompt back
+            assert anon.get("/debug/context").status_code == 401
+            assert anon.get("/debug/context", headers={"Authorization": "Bearer wrong"}).status_code == 403
+            d = c.get("/debug/context")
+            assert d.status_code == 200 and secret not in d.text and "[REDACTED:" in d.json()["prompt"]
+        path = last_build_path(two_projects)
+        deadline = time.monotonic() + 10
+        while not (path.exists() and "why does login fail" in path.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    raw = path.read_text()
+    assert "why does login fail" in raw and secret not in raw
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    cli = run_cli("debug-context", store=two_projects).stdout
+    assert secret not in cli
+
+
+def test_debug_context_without_a_token_is_open_on_loopback_but_redacted(served):
+    with served.client() as c:
+        c.post("/context/build", json={"prompt": "the wifi password is Orbit2026#x"})
+        d = c.get("/debug/context")
+        assert d.status_code == 200 and "Orbit2026#x" not in d.text

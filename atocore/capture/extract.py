@@ -23,6 +23,7 @@ proposal was approved or rejected before is not proposed again either.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -30,6 +31,8 @@ from typing import Callable, Iterable
 from ..errors import ValidationError
 from ..ids import new_ulid
 from ..records import MAX_SHORT_CHARS, Interaction, Memory, interaction_path, memory_from_dict, parse_memory
+
+log = logging.getLogger("atocore.capture")
 
 REVIEW_PREFIX = "extract-"
 
@@ -172,8 +175,12 @@ class Known:
 
 
 def review_id_for(inter: Interaction) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]", "-", inter.id).strip("-.") or "turn"
-    return REVIEW_PREFIX + safe[:150]
+    # Ids accepted before capture checked them (a stored "x..y.lock") must still make a valid ref.
+    safe = re.sub(r"[^A-Za-z0-9._-]", "-", inter.id)
+    safe = re.sub(r"\.{2,}", "-", safe)[:150].strip("-.") or "turn"
+    while safe.endswith(".lock"):
+        safe = safe[: -len(".lock")].rstrip("-.") or "turn"
+    return REVIEW_PREFIX + safe
 
 
 def source_ref(inter: Interaction) -> str:
@@ -244,8 +251,14 @@ def propose_candidates(store, interactions: Iterable[Interaction], known: Known 
                     + f"\n\nPrompt:\n{_quote(redact(inter.prompt, patterns))}"
                     + f"\n\nResponse:\n{_quote(redact(inter.response, patterns))}")
             title = f"Candidate memories from {inter.source} turn {inter.id}"[:180]
-            p = propose(store, {m.path: m.dump() for m, _ in found}, title, body=body, kind="memory",
-                        author=author, review_id=rid)
+            try:
+                p = propose(store, {m.path: m.dump() for m, _ in found}, title, body=body, kind="memory",
+                            author=author, review_id=rid)
+            except Exception as exc:  # one bad turn must not stop the others
+                log.warning("cannot propose candidates for %s: %s", inter.id, exc)
+                summary["error"] = f"{type(exc).__name__}: {exc}"
+                results.append(summary)
+                continue
             summary["review"] = p.id
             known.open_reviews.add(p.id)
         results.append(summary)

@@ -225,6 +225,21 @@ def spool(turns: list[dict], source: str) -> None:
         log(f"{source}: could not spool {len(turns)} turn(s): {exc!r}")
 
 
+def refused_path(source: str) -> str:
+    return os.path.join(home(), "spool", f"{source}.refused.jsonl")
+
+
+def keep_refused(line: str, source: str, exc: Exception) -> None:
+    """A spooled turn the server refused again: keep it aside (not re-sent on every capture).
+    Move the file's lines back into the spool to retry them once the cause is fixed."""
+    try:
+        with open(refused_path(source), "a", encoding="utf-8") as fh:
+            fh.write(line.rstrip("\n") + "\n")
+        log(f"{source}: the server refused a spooled turn again ({exc}); kept in {refused_path(source)}")
+    except Exception as err:
+        log(f"{source}: could not keep a refused turn: {err!r}")
+
+
 def _recover_orphans(path: str) -> None:
     """Put back turns claimed by a hook that was killed while sending them (older than a minute)."""
     folder, base = os.path.split(path)
@@ -268,7 +283,7 @@ def flush_spool(source: str, send, deadline: Deadline) -> None:
             except HttpError as exc:
                 if exc.retryable:
                     break
-                log(f"{source}: dropped a spooled turn the server refused: {exc}")
+                keep_refused(line, source, exc)  # refused twice: kept aside, never dropped
             except ValueError:
                 log(f"{source}: dropped an unreadable spooled line")
             except Exception:
@@ -313,14 +328,9 @@ def _store_direct(turns: list[dict]) -> list[dict]:
     for t in turns:
         try:
             record_interaction(store, t)
-        except Exception as exc:
-            from ..errors import ValidationError
-
-            if isinstance(exc, ValidationError):
-                log(f"dropped a turn the store refused: {exc}")
-            else:
-                log(f"store write failed: {exc!r}")
-                left.append(t)
+        except Exception as exc:  # refused (perhaps by a broken config) or failed: spool it
+            log(f"store write failed: {exc!r}")
+            left.append(t)
     return left
 
 
@@ -364,12 +374,17 @@ def run(name: str, stdin=None, stdout=None) -> int:
     except HookTimeout as exc:
         log(f"{name}: {exc}")
         out = ""
+        _rescue_pending()  # the timer is disarmed: spooling is local and quick
     except BaseException as exc:  # fail open, whatever it was
         if isinstance(exc, KeyboardInterrupt):
             log(f"{name}: interrupted")
         else:
             log(f"{name}: {type(exc).__name__}: {exc}")
         out = ""
+        try:
+            _rescue_pending()
+        except BaseException:
+            pass
     if out:
         try:
             stdout.write(out)
@@ -381,6 +396,7 @@ def run(name: str, stdin=None, stdout=None) -> int:
 
 def _run(name: str, stdin, deadline: Deadline) -> str:
     payload = read_payload(stdin)
+    _pending.update(name=name, payload=payload)
     from .sources import find_source
 
     source = find_source(name)
@@ -403,8 +419,27 @@ def _run(name: str, stdin, deadline: Deadline) -> str:
 
     turns = source.parse_hook_payload(payload)
     if turns:
+        _pending.update(name=name, turns=list(turns))
         _deliver(name, turns, url, token, deadline)
+    _pending.clear()
     return out
+
+
+# Turns parsed but not yet delivered or spooled: if the time budget runs out first (a slow
+# machine, a hung server), run() spools them instead of losing them.
+_pending: dict = {}
+
+
+def _rescue_pending() -> None:
+    turns, name, payload = _pending.get("turns"), _pending.get("name"), _pending.get("payload")
+    _pending.clear()
+    if turns is None and payload is not None and name:  # the budget ran out before the turns were parsed
+        from .sources import find_source
+
+        source = find_source(name)
+        turns = source.parse_hook_payload(payload) if source is not None else []
+    if turns and name:
+        spool(turns, name)
 
 
 def _deliver(name: str, turns: list[dict], url: str, token: str, deadline: Deadline) -> None:
@@ -417,9 +452,14 @@ def _deliver(name: str, turns: list[dict], url: str, token: str, deadline: Deadl
         try:
             send(turn)
             server_ok = True
+            _pending["turns"] = undelivered + turns[i + 1:]
         except HttpError as exc:
             if not exc.retryable:
-                log(f"{name}: the server refused a turn: {exc}")  # bad data: keeping it cannot help
+                # Refused (a 4xx): perhaps the turn, perhaps the server's config (a bad redact
+                # pattern refuses every turn). Spool it rather than lose it; a second refusal
+                # on the next flush moves it aside (keep_refused).
+                log(f"{name}: the server refused a turn, kept in the spool: {exc}")
+                undelivered.append(turn)
                 continue
             log(f"{name}: server error: {exc}")
             undelivered.extend(turns[i:])
@@ -429,12 +469,14 @@ def _deliver(name: str, turns: list[dict], url: str, token: str, deadline: Deadl
             undelivered.extend(turns[i:])
             break
     if undelivered:
+        _pending["turns"] = list(undelivered)
         try:
             undelivered = _store_direct(undelivered)
         except HookTimeout:
             pass
         if undelivered:
             spool(undelivered, name)
+        _pending.clear()
     elif server_ok:
         try:
             flush_spool(name, send, deadline)

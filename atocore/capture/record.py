@@ -14,6 +14,7 @@ from typing import Any
 
 from ..config import load_config
 from ..errors import ValidationError
+from ..ids import check_capture_id
 from ..records import Interaction, interaction_from_dict, interaction_path, parse_interactions
 from .redact import redact, redact_value
 
@@ -32,20 +33,30 @@ def derive_id(source: str, session_id: str, prompt: str, response: str) -> str:
     return "h-" + h.hexdigest()[:32]
 
 
-def _month_neighbours(created: str) -> list[str]:
-    """``created`` plus the months before and after (a retried turn may carry a new timestamp)."""
-    y, m = int(created[:4]), int(created[5:7])
-    prev = (y - 1, 12) if m == 1 else (y, m - 1)
-    nxt = (y + 1, 1) if m == 12 else (y, m + 1)
-    return [created] + [f"{yy:04d}-{mm:02d}{created[7:]}" for yy, mm in (prev, nxt)]
+def _session_files(store, inter: Interaction, rev: str) -> list[str]:
+    """Every ``interactions/YYYY/MM/<session>.jsonl`` of this turn's session, its own month first.
+
+    A retried turn may carry a new timestamp, however far from the first one: the id is looked
+    up in every month's file of the session (a few tree lookups per month), not only nearby.
+    """
+    own = interaction_path(inter)
+    name = own.rsplit("/", 1)[1]
+    paths = [own]
+    try:
+        years = store.files(rev, "interactions/")
+    except Exception:
+        return paths
+    for path in sorted(years):
+        if path.endswith("/" + name) and path != own:
+            paths.append(path)
+    return paths
 
 
 def find_interaction(store, inter: Interaction, rev: str = "main") -> Interaction | None:
-    """The stored turn with ``inter.id`` in the same session (this month or a neighbour)."""
+    """The stored turn with ``inter.id`` in the same session (any month)."""
     needle = json.dumps(inter.id, ensure_ascii=False)
-    for created in _month_neighbours(inter.created):
-        probe = Interaction(**{**inter.to_dict(), "created": created})
-        raw = store.read(interaction_path(probe), rev)
+    for path in _session_files(store, inter, rev):
+        raw = store.read(path, rev)
         if not raw or needle.encode() not in raw:
             continue
         for line in raw.splitlines():
@@ -90,6 +101,11 @@ def prepare_interaction(data: dict[str, Any], extra_patterns: list[str] | tuple[
     given_id = data.get("id")
     # Validate as given first, so errors name the caller's field (a placeholder id if none).
     interaction_from_dict({**data, "id": given_id if given_id is not None else "pending"})
+    # Ids become file names and git ref components downstream (extract's review branches):
+    # refuse here what would break there, rather than accept it and fail later for everyone.
+    if given_id is not None:
+        check_capture_id(given_id, "id")
+    check_capture_id(data["session_id"], "session_id")
     patterns = tuple(extra_patterns)
     for key in REDACTED_FIELDS:
         data[key] = redact(data[key], patterns)

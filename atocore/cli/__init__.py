@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "uninstall": "capture_cmds:uninstall",
     "extract": "capture_cmds:extract",
     "import": "capture_cmds:import_",
+    "redact": "capture_cmds:redact",
     "backup": "backup_cmds:backup",
     "restore": "backup_cmds:restore",
     "drill": "backup_cmds:drill",

@@ -181,3 +181,59 @@ def extract(st, session: str | None, dry_run: bool, as_json: bool) -> None:
             click.echo(f"  - [{m['type']}] {m['text']}")
     if results and not dry_run:
         click.echo("review with: atocore review show <id>; atocore review approve <id>")
+
+
+@click.command()
+@click.option("--history", "pattern", metavar="PATTERN", default=None,
+              help="Purge every match of this regular expression from the store's whole history.")
+@click.option("--literal", metavar="TEXT", default=None, help="Purge this exact text from the whole history.")
+@click.option("--remotes", "all_remotes", is_flag=True,
+              help="Also force-push the rewritten history to every configured backup remote (and prune "
+                   "local-path remotes).")
+@click.option("--remote", "remote", multiple=True, metavar="NAME|PATH|URL",
+              help="Force-push the rewritten history to this remote (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def redact(ctx: click.Context, pattern: str | None, literal: str | None, all_remotes: bool, remote: tuple[str, ...],
+           dry_run: bool, as_json: bool) -> None:
+    """Redact stdin to stdout, or purge a secret that got into the store (--history/--literal).
+
+    The purge rewrites main, review branches and backup snapshots so that no reachable object holds
+    the secret, records what it did on main, prunes the old objects and rebuilds the index. Stop
+    the service first. See docs/capture.md ("Purging a secret").
+    """
+    import sys
+
+    if pattern is None and literal is None:
+        from ..capture.redact import redact as redact_text
+
+        sys.stdout.write(redact_text(sys.stdin.read()))
+        return
+    from ..store.purge import purge_history
+
+    state = ctx.obj
+    report = purge_history(state.store, pattern=pattern, literal=literal, dry_run=dry_run,
+                           remotes=list(remote) if remote else ([] if all_remotes else None))
+    if as_json:
+        echo_json(report)
+        return
+    verb = "would rewrite" if dry_run else "rewrote"
+    click.echo(f"{verb} {report['commits_rewritten']} commit(s) and {len(report['refs'])} ref(s); "
+               f"{report['occurrences']} occurrence(s) in {len(report['files'])} file(s)")
+    for path in report["files"]:
+        click.echo(f"  {path}")
+    if dry_run or not report["refs"]:
+        return
+    click.echo("old objects pruned" if report["pruned"] else
+               "old objects NOT pruned (git not found): run 'git reflog expire --expire=now --all && git gc --prune=now'")
+    idx = report["index"] or {}
+    click.echo("index rebuilt" if idx.get("rebuilt") else f"index: {idx.get('error')}")
+    for r in report["remotes"]:
+        if r.get("ok"):
+            click.echo(f"remote {r['remote']}: force-pushed" + (", pruned" if r.get("pruned") else f"; {r.get('todo')}"))
+        else:
+            click.echo(f"remote {r.get('remote', '?')}: FAILED: {r.get('error')}")
+    if not report["remotes"]:
+        click.echo("backup remotes still hold the secret: run again with --remotes (force-push), or force-push "
+                   "refs/heads/* and refs/tags/backup/* yourself and gc each remote")

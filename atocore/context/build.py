@@ -378,12 +378,45 @@ def last_build_path(store: Store) -> Path:
     return store.index_dir / LAST_BUILD_FILE
 
 
+def _extra_patterns(store: Store) -> tuple[str, ...]:
+    try:
+        from ..config import load_config
+
+        return tuple(load_config(store).redact_patterns)
+    except Exception:  # a broken config must not stop the built-in redaction
+        return ()
+
+
+def redact_build(data: dict[str, Any], extra_patterns: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The build with what came from the request (prompt, cwd, reasons, notes) redacted.
+
+    The prompt is the user's own text, so it may hold a secret; the rest of a build comes from
+    the store, which is redacted before commit. The response to the caller is not touched: it
+    is only what is *kept* (on disk, for GET /debug/context) that must not hold the secret.
+    """
+    from ..capture.redact import redact_value
+
+    out = dict(data)
+    for key in ("prompt", "cwd", "reasons", "notes"):
+        if key in out:
+            try:
+                out[key] = redact_value(out[key], extra_patterns)
+            except Exception:  # a bad extra pattern: the built-in rules still apply
+                out[key] = redact_value(out[key])
+    return out
+
+
 def save_last_build(store: Store, data: dict[str, Any]) -> None:
-    """Keep the build exactly as served (atomic replace, so a reader never sees half a file)."""
+    """Keep the build as served, its prompt redacted, readable by the owner only (0600), replaced
+    atomically (a reader never sees half a file)."""
+    data = redact_build(data, _extra_patterns(store))
     path = last_build_path(store)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{LAST_BUILD_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(data, ensure_ascii=False))
+    os.chmod(tmp, 0o600)  # O_CREAT's mode is masked by the umask; this is not
     os.replace(tmp, path)
 
 

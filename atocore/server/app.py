@@ -137,11 +137,16 @@ def create_app(store_path: str, token: str | None = None, watch_interval: float 
     async def context_build(req: ContextRequest) -> JSON:
         return JSON(build(req.model_dump()))
 
-    @app.get("/debug/context", tags=["context"], summary="The last context build, whole")
-    async def debug_context() -> JSON:
-        from ..context.build import load_last_build
+    @app.get("/debug/context", tags=["context"], summary="The last context build, prompt redacted (token required "
+                                                          "when the service has one)", dependencies=[Depends(writer)])
+    def debug_context() -> JSON:
+        from ..context.build import load_last_build, redact_build
 
-        data = service.last_build or load_last_build(service.store)
+        data = service.last_build
+        if data is not None:
+            data = redact_build(data, service.redact_patterns())
+        else:
+            data = load_last_build(service.store)  # redacted when saved
         if data is None:
             raise NotFound("no context has been built yet; POST /context/build first")
         return JSON(data)

@@ -36,9 +36,72 @@ def error_body(error: str, message: str, field: str | None = None, allowed: list
     return out
 
 
+_LOCATIONS = ("body", "query", "path", "header", "cookie")
+
+
 def _field_name(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    # Only the first element says where (body, query ...): a field may itself be called "query".
+    parts = [str(p) for p in (loc[1:] if loc and loc[0] in _LOCATIONS else loc)]
     return ".".join(parts) or (str(loc[0]) if loc else "body")
+
+
+def _model_at(model: Any, path: tuple) -> Any:
+    """The pydantic model that holds the field at ``path`` (list indexes skipped), or None."""
+    import typing
+
+    from pydantic import BaseModel
+
+    for part in path:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return None
+        ann = model.model_fields[part].annotation
+        while typing.get_origin(ann) in (list, typing.Union, getattr(__import__("types"), "UnionType", None)):
+            args = [a for a in typing.get_args(ann) if a is not type(None)]
+            ann = args[0] if args else None
+        model = ann
+    return model if isinstance(model, type) else None
+
+
+def _body_model(request: Request) -> Any:
+    route = request.scope.get("route")
+    field = getattr(route, "body_field", None)
+    return getattr(getattr(field, "field_info", None), "annotation", None)
+
+
+def _bounds(model: Any, name: str) -> str:
+    try:
+        meta = model.model_fields[name].metadata
+    except (AttributeError, KeyError):
+        return ""
+    lo = next((getattr(m, "ge", None) for m in meta if getattr(m, "ge", None) is not None), None)
+    hi = next((getattr(m, "le", None) for m in meta if getattr(m, "le", None) is not None), None)
+    if lo is not None and hi is not None:
+        return f" from {lo} to {hi}"
+    return f" of at least {lo}" if lo is not None else f" of at most {hi}" if hi is not None else ""
+
+
+def _enrich(err: dict, model: Any) -> tuple[str, list | None] | None:
+    """Say what is allowed for errors pydantic leaves vague: unknown fields, strict types."""
+    loc = tuple(err.get("loc", ()))
+    path = loc[1:] if loc and loc[0] in _LOCATIONS else loc
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        holder = _model_at(model, path[:-1])
+        allowed = sorted(holder.model_fields) if holder is not None else None
+        return "unknown field" + (f" (allowed: {', '.join(allowed)})" if allowed else ""), allowed
+    if kind in ("bool_type", "bool_parsing"):
+        return "must be true or false (JSON booleans, not strings)", [True, False]
+    if kind in ("int_type", "int_parsing", "int_from_float") and path:
+        holder = _model_at(model, path[:-1])
+        return f"must be a JSON integer{_bounds(holder, str(path[-1]))}, not {type(err.get('input')).__name__}", None
+    if kind in ("float_type", "float_parsing") and path:
+        holder = _model_at(model, path[:-1])
+        return f"must be a JSON number{_bounds(holder, str(path[-1]))}, not {type(err.get('input')).__name__}", None
+    if kind == "string_type" and path:
+        return f"must be text, not {type(err.get('input')).__name__}", None
+    return None
 
 
 def _allowed(err: dict) -> list | None:
@@ -73,16 +136,19 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
+        model = _body_model(request)
         problems = []
         for err in errors:
             loc = tuple(err.get("loc", ()))
             field = "body" if err.get("type") == "json_invalid" else _field_name(loc)
-            problems.append({"field": field, "message": _describe(err), "allowed": _allowed(err)})
+            better = _enrich(err, model) if loc[:1] == ("body",) and len(loc) > 1 else None
+            message, allowed = better if better else (_describe(err), _allowed(err))
+            problems.append({"field": field, "message": message, "allowed": allowed})
         first = problems[0] if problems else {"field": "body", "message": "is not valid", "allowed": None}
         status = 400 if any(e.get("type") == "json_invalid" for e in errors) else 422
         message = f"{first['field']}: {first['message']}"
-        if first["allowed"]:
-            message += f" (allowed: {', '.join(map(str, first['allowed']))})"
+        if first["allowed"] and "(allowed:" not in message:
+            message += f" (allowed: {', '.join(json.dumps(a) if not isinstance(a, str) else a for a in first['allowed'])})"
         return JSON(error_body("ValidationError", message, first["field"], first["allowed"], problems=problems),
                     status_code=status)
 

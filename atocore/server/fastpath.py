@@ -3,7 +3,7 @@
 FastAPI's request machinery (body model, dependency solving, response encoding) costs about as
 much CPU as the context build itself. This middleware answers well-formed requests directly
 with the same handler the FastAPI route uses; anything it does not fully accept (a type to
-coerce, a missing field, an unknown format, any error) is replayed untouched to the FastAPI
+refuse, a missing or unknown field, an unknown format, any error) is replayed untouched to the FastAPI
 route, so validation errors, the OpenAPI document and the response shape stay exactly those
 of the documented endpoint.
 """
@@ -25,8 +25,8 @@ _FIELDS = {"prompt", "project", "budget_chars", "format", "cwd"}
 
 
 def _acceptable(data: Any, formats: Callable[[], dict], min_budget: int, max_budget: int) -> bool:
-    if type(data) is not dict or "prompt" not in data:
-        return False
+    if type(data) is not dict or "prompt" not in data or not _FIELDS.issuperset(data):
+        return False  # (an unknown field: the route refuses it, naming it)
     prompt = data["prompt"]
     if type(prompt) is not str or len(prompt) > MAX_PROMPT_CHARS:
         return False

@@ -13,8 +13,10 @@ MAX_PROMPT_CHARS = 100_000
 
 
 class _Body(BaseModel):
-    # Unknown fields are ignored so older/newer clients keep working; known ones are strict.
-    model_config = ConfigDict(extra="ignore")
+    # Strict on every endpoint alike: an unknown field is refused (a typo such as "budget" would
+    # otherwise be silently ignored), and no value is coerced ("yes" is not true, "1000" is not
+    # 1000). The error names the field and what is allowed (server/errors.py).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class SearchRequest(_Body):

@@ -32,15 +32,78 @@ def check_bind(host: str, token: str | None) -> None:
                                       "write token (set ATOCORE_TOKEN)", ["127.0.0.1", "::1", "localhost"])
 
 
-def uvicorn_config(app, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, log_level: str = "warning"):
+REQUEST_TIMEOUT = 30.0  # seconds a client has to send one whole request (headers and body)
+KEEP_ALIVE_TIMEOUT = 30.0  # seconds an idle keep-alive connection stays open
+_408 = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+        b"content-length: %d\r\n\r\n%s")
+
+
+def deadline_protocol(request_timeout: float = REQUEST_TIMEOUT):
+    """uvicorn's httptools protocol with a deadline for receiving each request.
+
+    uvicorn times out idle keep-alive connections, but not a request that is still arriving: a
+    client that sends half its headers or half its body and then waits holds the connection
+    (and the task awaiting the body) forever, and a few thousand such clients pin the server.
+    Here every request must arrive whole within ``request_timeout`` seconds of its first byte
+    (or of the connection opening); otherwise the client gets a 408 (if no response has
+    started) and the connection is closed, which ends any handler waiting for the body.
+    """
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class DeadlineProtocol(HttpToolsProtocol):
+        _request_timer = None
+
+        def connection_made(self, transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm_request_timer()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._arm_request_timer()  # the next request on a keep-alive connection
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._disarm_request_timer()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm_request_timer()
+            super().connection_lost(exc)
+
+        def _arm_request_timer(self) -> None:
+            self._disarm_request_timer()
+            self._request_timer = self.loop.call_later(request_timeout, self._request_timed_out)
+
+        def _disarm_request_timer(self) -> None:
+            if self._request_timer is not None:
+                self._request_timer.cancel()
+                self._request_timer = None
+
+        def _request_timed_out(self) -> None:
+            self._request_timer = None
+            if self.transport.is_closing():
+                return
+            if self.cycle is None or not self.cycle.response_started:
+                body = (b'{"error":"RequestTimeout","message":"the request did not arrive whole within %d s"}'
+                        % int(request_timeout))
+                try:
+                    self.transport.write(_408 % (len(body), body))
+                except Exception:
+                    pass
+            self.transport.close()
+
+    return DeadlineProtocol
+
+
+def uvicorn_config(app, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, log_level: str = "warning",
+                   request_timeout: float = REQUEST_TIMEOUT):
     import uvicorn
 
     kwargs = dict(host=host, port=port, log_level=log_level, access_log=False, lifespan="on",
-                  timeout_keep_alive=30, server_header=False)
-    try:  # the fast parsers if present (they are uvicorn[standard] extras)
+                  timeout_keep_alive=KEEP_ALIVE_TIMEOUT, server_header=False, backlog=2048)
+    try:  # the fast parser (a uvicorn[standard] extra, a dependency) carries the request deadline
         import httptools  # noqa: F401
 
-        kwargs["http"] = "httptools"
+        kwargs["http"] = deadline_protocol(request_timeout)
     except ImportError:
         pass
     try:

@@ -124,6 +124,12 @@ class Service:
             self.service_lock.release()
             self.service_lock = None
 
+    def redact_patterns(self) -> tuple[str, ...]:
+        """The store's extra redaction patterns (none if the config cannot be read)."""
+        from ..context.build import _extra_patterns
+
+        return _extra_patterns(self.store)
+
     def poke(self) -> None:
         """Main moved through this service: see it at once, and update the index now."""
         self.refresh_head()
