@@ -44,7 +44,7 @@ _YEAR, _MONTH = re.compile(r"^\d{4}$"), re.compile(r"^\d{2}$")
 _IDENT = re.compile(rb"^[^<>\n]*<[^<>\n]*> \d+ [+-]\d{4}$")
 _MARK = re.compile(r"\[REDACTED:([a-z0-9-]+)\]")
 LAYOUT = ("atocore.yaml, README.md, memories/<id>.md, state/<project>.yaml, projects/<project>.yaml, "
-          "interactions/YYYY/MM/<session>.jsonl, sources/<project>/<path>")
+          "interactions/YYYY/MM/<session>.jsonl, sources/<project>/<path>, eval/<name>.yaml")
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,9 @@ def layout_problem(path: str) -> str | None:
         return None if ok else "captured turns are interactions/YYYY/MM/<session>.jsonl"
     if top == "sources":
         return None if len(parts) >= 3 else "source copies are sources/<project>/<path>"
+    if top == "eval":  # golden questions for 'atocore eval' (validated as records)
+        ok = len(parts) == 2 and path.endswith((".yaml", ".yml"))
+        return None if ok else "golden questions are eval/<name>.yaml"
     return f"{top!r} is not a folder of the store (the layout: {LAYOUT})"
 
 

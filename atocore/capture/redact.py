@@ -162,7 +162,8 @@ _LABELS = {"mailto", "email", "e-mail", "mail", "from", "to", "cc", "bcc", "repl
 # 6. Command-line credentials, only where the flag means "password" without doubt. Each rule is
 # (literals that must appear, the command, the flag within the rest of that command up to a
 # pipe, ';', '&' or the end of the line). A command's segment is scanned once: linear time.
-_V = r"(?P<q>['\"]?)(?P<secret>[^\s'\"\-][^\s'\"]{0,199})(?P=q)"
+# (a backquote ends a value: commands are quoted that way in markdown)
+_V = r"(?P<q>['\"]?)(?P<secret>[^\s'\"`\-][^\s'\"`]{0,199})(?P=q)"
 _COMMANDS: list[tuple[tuple[str, ...], re.Pattern[str], re.Pattern[str]]] = [
     # mysql family: -pPASS (attached; "-p PASS" would be the database name)
     (("mysql", "mariadb"), re.compile(r"\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlcheck|mysqlshow|mysqlslap|"
@@ -178,11 +179,11 @@ _COMMANDS: list[tuple[tuple[str, ...], re.Pattern[str], re.Pattern[str]]] = [
     # curl/wget/httpie: -u user:PASS (the user stays)
     (("curl", "wget", "http", "xh"), re.compile(r"\b(?:curl|wget|https?|xh)\b"),
      re.compile(r"(?<=[ \t])(?:-u|--user|-a|--auth)(?:[ \t]*|=)(?P<q>['\"]?)[^\s:'\"]{1,100}:"
-                r"(?P<secret>[^\s'\"]{1,200})(?P=q)")),
+                r"(?P<secret>[^\s'\"`]{1,200})(?P=q)")),
     # smbclient -U user%PASS
     (("smb", "rpcclient", "cifs", "crackmapexec", "netexec", "nxc"),
      re.compile(r"\b(?:smbclient|smbmap|rpcclient|smbcacls|mount\.cifs|crackmapexec|netexec|nxc)\b"),
-     re.compile(r"(?:-U|--user(?:name)?)(?:[ \t]*|=)(?P<q>['\"]?)[^\s%'\"]{1,100}%(?P<secret>[^\s'\"]{1,200})(?P=q)")),
+     re.compile(r"(?:-U|--user(?:name)?)(?:[ \t]*|=)(?P<q>['\"]?)[^\s%'\"]{1,100}%(?P<secret>[^\s'\"`]{1,200})(?P=q)")),
     # htpasswd -b[c] FILE USER PASS
     (("htpasswd",), re.compile(r"\bhtpasswd\b"),
      re.compile(r"(?<=[ \t])-[A-Za-z]*b[A-Za-z]*(?:[ \t]+-[A-Za-z]+){0,3}[ \t]+[^\s\-]\S{0,200}[ \t]+\S{1,200}[ \t]+"
@@ -190,7 +191,7 @@ _COMMANDS: list[tuple[tuple[str, ...], re.Pattern[str], re.Pattern[str]]] = [
 ]
 _SEGMENT_END = re.compile(r"[\n;]|\|\|?|&&|&(?=[ \t]|$)")
 # openssl -pass pass:PASS / -passin pass:PASS (needs no command context)
-_OPENSSL_PASS = re.compile(r"-pass(?:in|out|word)?[ \t]+(?P<q>['\"]?)pass:(?P<secret>[^\s'\"]{1,200})(?P=q)")
+_OPENSSL_PASS = re.compile(r"-pass(?:in|out|word)?[ \t]+(?P<q>['\"]?)pass:(?P<secret>[^\s'\"`]{1,200})(?P=q)")
 _CLI_FLAG = re.compile(
     r"(?i)(?<![\w-])(--?(?:[a-z0-9]+-){0,4}(?:password|passwd|pass|pwd|token|secret|api-?key|apikey|"
     r"access-key|secret-key|private-key|client-secret|auth)(?:=|[ \t]+))([\"']?)([^\s\"']{4,200})\2"
@@ -511,7 +512,8 @@ def _redact_commands(text: str, low: str) -> str:
             end_m = _SEGMENT_END.search(text, cm.end())
             end = end_m.start() if end_m else len(text)
             for fm in flag.finditer(text, cm.end(), end):
-                if _cmd_secret(fm.group("secret")):
+                # a marker is never a secret, nor the "user" before one (idempotence)
+                if _cmd_secret(fm.group("secret")) and "[REDACTED:" not in fm.group(0):
                     spans.append(fm.span("secret"))
             pos = end
     if not spans:
