@@ -430,12 +430,19 @@ def encoded_text(token: str) -> bool:
     return stripped[:1] in "{[<" or " " in text
 
 
+# A snake/kebab-case identifier of short lowercase parts (trusted-state keys, config names):
+# generated tokens have a long random part or mixed case.
+_IDENT_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}(?:[_\-][a-z0-9]{1,12}){1,6}$")
+
+
 def secretish(value: str) -> bool:
     """Whether an assigned value could be a credential (not a word, path, number or reference)."""
     if len(value) < 6 or _NOT_SECRET.match(value) or "[REDACTED:" in value:
         return False
     if value[:1] in "/~." or value.startswith(("http://", "https://")) and "@" not in value:
         return False
+    if _IDENT_NAME.match(value):
+        return False  # i2c_wiring, m3x8-bolts: a name of short lowercase parts, not a credential
     if _DIGIT.search(value) and _ALPHA.search(value):
         return True
     return len(value) >= 16 and _UPPER.search(value) is not None and _LOWER.search(value) is not None
