@@ -429,7 +429,7 @@ class OverHttp:
 
 def context_measures(bs: BenchSet, via) -> dict:
     """Project accuracy, leakage, empty supplements and trusted state on /search, no project given."""
-    right = answer_n = empty_answer = empty_off = off_n = leaked = items_n = 0
+    right = answer_n = judged_n = empty_answer = empty_off = off_n = leaked = items_n = 0
     times = []
     per: dict[str, dict] = {}
     for q in bs.questions:
@@ -446,7 +446,8 @@ def context_measures(bs: BenchSet, via) -> dict:
             empty_off += not items
             continue
         answer_n += 1
-        right += q.project is None or b["project"] == q.project
+        judged_n += q.project is not None  # the dev sets' questions name no true project
+        right += q.project is not None and b["project"] == q.project
         empty_answer += not items
         items_n += len(items)
         leaked += wrong
@@ -454,7 +455,7 @@ def context_measures(bs: BenchSet, via) -> dict:
     state = {"mean": None} if not state_qs else run_method(state_qs, lambda q: ev.documents(
         f"{h['project']}/{h['source']}" for h in via.search(q.text)["hits"]))
     return {"via": "http" if isinstance(via, OverHttp) else "in-process",
-            "project_accuracy": round(right / max(answer_n, 1), 4),
+            "project_accuracy": round(right / judged_n, 4) if judged_n else None,
             "leakage_items": round(leaked / max(items_n, 1), 4),
             "offtopic_empty": round(empty_off / max(off_n, 1), 4),
             "answerable_empty": round(empty_answer / max(answer_n, 1), 4),
@@ -585,7 +586,8 @@ def main() -> None:
                 print(f"| {method} | " + " | ".join(f"{row[k]:.3f}" if row[k] is not None else "-" for k in kinds) + " |")
         if "context" in res:
             c = res["context"]
-            print(f"\n{name}, context path ({c['via']}, no project given): project right {c['project_accuracy']:.1%} of "
+            acc = "-" if c["project_accuracy"] is None else f"{c['project_accuracy']:.1%}"
+            print(f"\n{name}, context path ({c['via']}, no project given): project right {acc} of "
                   f"{c['answerable_n']} answerable; items from a wrong project {c['leakage_items']:.1%}; "
                   f"off-topic with an empty supplement {c['offtopic_empty']:.1%} of {c['offtopic_n']}; answerable "
                   f"with an empty supplement {c['answerable_empty']:.1%}; trusted-state nDCG@10 on /search "
