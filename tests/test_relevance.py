@@ -110,3 +110,41 @@ def test_debug_context_says_why_the_supplement_is_empty(served):
         last = c.get("/debug/context").json()
     assert built["items"] == []
     assert any("no match in the store" in n for n in last["notes"])
+
+
+# a prompt naming something no indexed text has (a capitalised or identifier-shaped word) is judged
+# on a higher line: its other words alone do not make it answerable
+NAMED_OFF_TOPIC = "WordPress plugin for the laser tracker"  # shares "laser tracker" with an alignment note
+
+
+def test_prompt_naming_an_unknown_thing_gets_an_empty_supplement(two_projects):
+    b = build_context(two_projects, open_retriever(two_projects), NAMED_OFF_TOPIC)
+    assert b.items == [] and b.project is None
+    note = next(n for n in b.notes if n.startswith("no match in the store"))
+    assert "'WordPress'" in note and "no indexed text has" in note
+
+
+def test_answerable_prompt_with_an_unknown_name_is_kept(two_projects):
+    # the gripper's servos are in the notes; "Dynamixel" is not, but the rest of the prompt is well covered
+    b = build_context(two_projects, open_retriever(two_projects), "Which servo motors does the Dynamixel gripper use?")
+    assert b.project == "rover" and any(i.section != "state" for i in b.items)
+    assert not any(n.startswith("no match") for n in b.notes)
+
+
+@pytest.mark.parametrize("word,first,name", [
+    ("Kubernetes", False, True), ("Kubernetes", True, False), ("VLOOKUP", True, True), ("useEffect", True, True),
+    ("E0597", False, True), ("stm32cubemx", False, True), ("I", False, False), ("168", False, False),
+    ("gripper", False, False),
+])
+def test_what_looks_like_a_name(word, first, name):
+    from atocore.retrieval.retriever import _looks_like_name
+
+    assert _looks_like_name(word, first) is name
+
+
+def test_debug_context_names_the_unknown_words(served):
+    with served.client() as c:
+        built = c.post("/context/build", json={"prompt": NAMED_OFF_TOPIC}).json()
+        last = c.get("/debug/context").json()
+    assert built["items"] == []
+    assert any("'WordPress'" in n for n in last["notes"] if n.startswith("no match in the store"))

@@ -58,6 +58,7 @@ MIN_TRUNCATED = 160         # do not hand out a chunk tail shorter than this
 LAST_BUILD_FILE = "last-context.json"
 NO_MATCH_KNOWN_WEIGHT = 1.5  # the stay-empty line, calibrated in docs/retrieval.md
 NO_MATCH_BELOW = 1.2
+NO_MATCH_NAMED_BELOW = 1.8  # the line when the prompt names something no chunk has (docs/retrieval.md)
 CATEGORY_ORDER = ("summary", "status", "focus", "decision", "constraint", "fact", "contact")
 
 
@@ -200,10 +201,13 @@ def _no_match(retriever: Any, prompt: str, hits: list[Any]) -> str | None:
     """Why the store holds nothing for ``prompt`` (the build then stays empty), or None.
 
     From the retriever's match evidence (``Retriever.match_evidence``): ``known``, the share of
-    the prompt's information (IDF mass) on words the index has at all, and ``coverage``, the
-    largest share one of the top hits holds. A prompt about something else has distinctive words
-    no chunk contains, and no hit that holds most of it. The line ``coverage + 1.5 * known = 1.2``
-    is a logistic fit on the quality suite's docs set and both dev sets (docs/retrieval.md)."""
+    the prompt's information (IDF mass) on words the index has at all, ``coverage``, the largest
+    share one of the top hits holds, and ``unknown_names``, words that look like names (a capital
+    inside the sentence, an inner capital, letters with digits) that no chunk has. A prompt about
+    something else has distinctive words no chunk contains, and no hit that holds most of it. The
+    line is ``coverage + 1.5 * known = 1.2``, moved to 1.8 when the prompt names something the
+    store has never seen; calibrated on the quality suite's docs set and both dev sets, with
+    off-topic prompts for each (docs/retrieval.md)."""
     evidence = getattr(retriever, "match_evidence", None)
     if evidence is None or not hits:
         return None
@@ -211,11 +215,15 @@ def _no_match(retriever: Any, prompt: str, hits: list[Any]) -> str | None:
     if ev is None:
         return None
     score = ev["coverage"] + NO_MATCH_KNOWN_WEIGHT * ev["known"]
-    if score >= NO_MATCH_BELOW:
+    names = ev.get("unknown_names") or []
+    line = NO_MATCH_NAMED_BELOW if names else NO_MATCH_BELOW
+    if score >= line:
         return None
+    why = (f"; it names {', '.join(repr(n) for n in names[:5])}, which no indexed text has, so the line is {line}"
+           if names else "")
     return (f"no match in the store: {ev['known']:.0%} of the prompt's information is in words the index has, "
             f"and the best hit holds {ev['coverage']:.0%} of it (coverage + {NO_MATCH_KNOWN_WEIGHT} x known = "
-            f"{score:.2f} < {NO_MATCH_BELOW}); supplement left empty")
+            f"{score:.2f} < {line}){why}; supplement left empty")
 
 
 def _answering_first(items: list[ContextItem], state_rank: dict[str, int], prompt: str) -> list[ContextItem]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import sys
 import threading
 import time
@@ -57,6 +58,28 @@ class Hit:
 
 
 bm25_query_text = query_words  # (the name the benches patch)
+_WORD = re.compile(r"[A-Za-z0-9]+")  # tantivy's simple tokenizer: runs of letters and digits
+
+
+def _looks_like_name(word: str, first: bool) -> bool:
+    """A proper name or identifier rather than an ordinary word (numbers alone, and one letter
+    such as "I", are not names)."""
+    if len(word) < 2 or not any(c.isalpha() for c in word):
+        return False
+    return ((not first and word[0].isupper()) or any(c.isdigit() for c in word)
+            or any(c.isupper() for c in word[1:]))
+
+
+def _unknown_names(query: str, gen: Any, an: Any) -> list[str]:
+    """Words of ``query`` that look like names and whose en_stem term no chunk has, in order."""
+    out: list[str] = []
+    for n, word in enumerate(_WORD.findall(query)):
+        if not _looks_like_name(word, n == 0):
+            continue
+        terms = an.analyze(word)
+        if terms and not any(gen.has_term(t) for t in terms) and word not in out:
+            out.append(word)
+    return out
 
 
 @dataclass
@@ -325,7 +348,11 @@ class Retriever:
 
         - ``known``: the share of the query's IDF mass on terms the index has at all (an off-topic
           prompt's distinctive words are in no chunk: they carry the highest IDF);
-        - ``coverage``: the largest share of that mass that one of the ``top`` hits contains.
+        - ``coverage``: the largest share of that mass that one of the ``top`` hits contains;
+        - ``unknown_names``: the query's words that look like names (a capital after the first
+          word, an inner capital, a digit with letters: ``Kubernetes``, ``VLOOKUP``, ``useEffect``,
+          ``E0597``) and that no chunk has. A prompt naming a thing the store has never seen is
+          about something else; an unknown lower-case word is more often a paraphrase.
 
         None when the query has no content words or there is no index."""
         from .index import _analyzer
@@ -346,7 +373,7 @@ class Retriever:
             if h.kind == "chunk" and h.origin == "source":
                 have.update(an.analyze(h.source.replace("/", " ").replace(".", " ")))
             best = max(best, sum(v for t, v in idf.items() if t in have) / total)
-        return {"coverage": best, "known": known}
+        return {"coverage": best, "known": known, "unknown_names": _unknown_names(query, gen, an)}
 
     def status(self) -> dict:
         gen = self._gen

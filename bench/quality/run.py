@@ -100,6 +100,7 @@ class BenchSet:
     questions: list[Question]
     index_seconds: float
     context: bool = False  # has projects, aliases, state and off-topic prompts
+    empties: bool = False  # off-topic prompts only (the dev sets): measure empty supplements
     notes: list[str] = field(default_factory=list)
 
 
@@ -118,12 +119,20 @@ def _ingest(store, projects: dict[str, dict]) -> None:
     refresh(store, update_index=False)
 
 
-def _indexed(name: str, store, questions: list[Question], context: bool = False) -> BenchSet:
+def _indexed(name: str, store, questions: list[Question], context: bool = False, empties: bool = False) -> BenchSet:
     r = open_retriever(store)
     t0 = time.perf_counter()
     info = r.update()
-    return BenchSet(name, store, r, questions, time.perf_counter() - t0, context,
+    return BenchSet(name, store, r, questions, time.perf_counter() - t0, context, empties,
                     [f"{info.get('chunks', '?')} chunks"])
+
+
+def _offtopic_dev(set_name: str) -> list[Question]:
+    """The hand-written off-topic prompts for a dev-set corpus (questions/offtopic_dev.yaml)."""
+    import yaml
+
+    spec = yaml.safe_load((HERE / "questions" / "offtopic_dev.yaml").read_text())
+    return [Question(f"{set_name}-off-{n}", "offtopic", text, None, {}) for n, text in enumerate(spec[set_name])]
 
 
 def build_docs(tmp: Path) -> BenchSet:
@@ -168,7 +177,7 @@ def build_devset(tmp: Path) -> BenchSet:
     import eval_retrieval as er
 
     qs = [Question(f"d1-{n}", q.type, q.text, None, dict(q.grades)) for n, q in enumerate(eg.devset1_doc_queries())]
-    return _indexed("devset", er.build_store(tmp), qs)
+    return _indexed("devset", er.build_store(tmp), qs + _offtopic_dev("devset"), empties=True)
 
 
 def build_devset2(tmp: Path) -> BenchSet:
@@ -176,7 +185,7 @@ def build_devset2(tmp: Path) -> BenchSet:
 
     qs = [Question(f"d2-{n}", q.type, q.text, None, dict(q.grades))
           for n, q in enumerate(eg.load_devset2(eg.pyref_topics()))]
-    return _indexed("devset2", eg.build_store2(tmp), qs)
+    return _indexed("devset2", eg.build_store2(tmp), qs + _offtopic_dev("devset2"), empties=True)
 
 
 BUILDERS: dict[str, Callable[[Path], BenchSet]] = {"docs": build_docs, "nfcorpus": build_nfcorpus,
@@ -420,7 +429,7 @@ class OverHttp:
 
 def context_measures(bs: BenchSet, via) -> dict:
     """Project accuracy, leakage, empty supplements and trusted state on /search, no project given."""
-    right = answer_n = empty_answer = empty_off = off_n = leaked = items_n = 0
+    right = answer_n = judged_n = empty_answer = empty_off = off_n = leaked = items_n = 0
     times = []
     per: dict[str, dict] = {}
     for q in bs.questions:
@@ -432,25 +441,27 @@ def context_measures(bs: BenchSet, via) -> dict:
         per[q.id] = {"kind": q.kind, "truth": q.project, "chosen": b["project"], "confidence": b["confidence"],
                      "items": [f"{i['section']}:{i['project']}/{i['source']}" for i in items],
                      "wrong_project_items": wrong}
-        if q.project is None:
+        if q.kind == "offtopic":
             off_n += 1
             empty_off += not items
             continue
         answer_n += 1
-        right += b["project"] == q.project
+        judged_n += q.project is not None  # the dev sets' questions name no true project
+        right += q.project is not None and b["project"] == q.project
         empty_answer += not items
         items_n += len(items)
         leaked += wrong
     state_qs = [q for q in bs.questions if q.kind == "state"]
-    state = run_method(state_qs, lambda q: ev.documents(
+    state = {"mean": None} if not state_qs else run_method(state_qs, lambda q: ev.documents(
         f"{h['project']}/{h['source']}" for h in via.search(q.text)["hits"]))
     return {"via": "http" if isinstance(via, OverHttp) else "in-process",
-            "project_accuracy": round(right / max(answer_n, 1), 4),
+            "project_accuracy": round(right / judged_n, 4) if judged_n else None,
             "leakage_items": round(leaked / max(items_n, 1), 4),
             "offtopic_empty": round(empty_off / max(off_n, 1), 4),
             "answerable_empty": round(empty_answer / max(answer_n, 1), 4),
             "offtopic_n": off_n, "answerable_n": answer_n,
             "state_search_ndcg@10": state["mean"]["ndcg@10"] if state["mean"] else None,
+            "empties_only": not bs.context,
             "context_p50_ms": round(ev.percentile(times, 50), 2), "per_question": per}
 
 
@@ -486,8 +497,14 @@ def goals(results: dict) -> str:
         c = res.get("context")
         if c:
             ok = c["offtopic_empty"] >= 0.8 and c["answerable_empty"] <= 0.02
-            lines.append(f"\n{set_name}: off-topic empty {c['offtopic_empty']:.1%} (goal >= 80%), answerable empty "
-                         f"{c['answerable_empty']:.1%} (goal <= 2%): {'ok' if ok else 'MISSED'}")
+            lines.append(f"\n{set_name}: off-topic empty {c['offtopic_empty']:.1%} of {c['offtopic_n']} (goal >= 80%), "
+                         f"answerable empty {c['answerable_empty']:.1%} of {c['answerable_n']} (goal <= 2%): "
+                         f"{'ok' if ok else 'MISSED'}")
+    cs = [r["context"] for r in results.values() if r.get("context")]
+    if len(cs) > 1:
+        off = sum(c["offtopic_empty"] * c["offtopic_n"] for c in cs) / max(1, sum(c["offtopic_n"] for c in cs))
+        ans = sum(c["answerable_empty"] * c["answerable_n"] for c in cs) / max(1, sum(c["answerable_n"] for c in cs))
+        lines.append(f"\npooled: off-topic empty {off:.1%}, answerable empty {ans:.1%}")
     return "\n".join(lines)
 
 
@@ -541,13 +558,13 @@ def main() -> None:
             res["notes"] = bs.notes + [f"baseline {base.n} chunks"]
             if bs.context:
                 res["by_kind_ndcg@10"] = by_kind(bs, res)
-                if not args.no_context:
-                    via = OverHttp(bs) if args.http else InProcess(bs)
-                    try:
-                        res["context"] = context_measures(bs, via)
-                    finally:
-                        if isinstance(via, OverHttp):
-                            via.close()
+            if (bs.context or bs.empties) and not args.no_context:
+                via = OverHttp(bs) if args.http else InProcess(bs)
+                try:
+                    res["context"] = context_measures(bs, via)
+                finally:
+                    if isinstance(via, OverHttp):
+                        via.close()
             res["seconds"] = round(time.perf_counter() - t0, 1)
             results[name] = res
             print(f"{name}: {len(bs.questions)} questions, {', '.join(res['notes'])}, "
@@ -569,11 +586,13 @@ def main() -> None:
                 print(f"| {method} | " + " | ".join(f"{row[k]:.3f}" if row[k] is not None else "-" for k in kinds) + " |")
         if "context" in res:
             c = res["context"]
-            print(f"\n{name}, context path ({c['via']}, no project given): project right {c['project_accuracy']:.1%} of "
+            acc = "-" if c["project_accuracy"] is None else f"{c['project_accuracy']:.1%}"
+            print(f"\n{name}, context path ({c['via']}, no project given): project right {acc} of "
                   f"{c['answerable_n']} answerable; items from a wrong project {c['leakage_items']:.1%}; "
                   f"off-topic with an empty supplement {c['offtopic_empty']:.1%} of {c['offtopic_n']}; answerable "
                   f"with an empty supplement {c['answerable_empty']:.1%}; trusted-state nDCG@10 on /search "
-                  f"{c['state_search_ndcg@10']:.3f}; context build p50 {c['context_p50_ms']:.1f} ms")
+                  + (f"{c['state_search_ndcg@10']:.3f}" if c['state_search_ndcg@10'] is not None else "-")
+                  + f"; context build p50 {c['context_p50_ms']:.1f} ms")
     if args.against:
         print(against(results, json.loads(Path(args.against).read_text())))
     out = Path(args.out) if args.out else HERE / "results" / (
