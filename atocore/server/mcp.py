@@ -118,8 +118,8 @@ def mount_mcp(app: Any, service: Any) -> Callable[[], Any]:
             return
         try:
             server = app.state.mcp or await asyncio.to_thread(build)
-        except ImportError as exc:
-            log.warning("MCP endpoint disabled: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - the rest of the service keeps working
+            log.warning("MCP endpoint disabled: %s: %s", type(exc).__name__, exc)
             endpoint.failed = True
             endpoint.ready.set()
             return
