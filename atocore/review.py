@@ -166,7 +166,7 @@ def _cache_put(cache: OrderedDict, key: Any, value: Any, limit: int) -> None:
             cache.popitem(last=False)
 
 
-def _branch_content(store: Store, head: str, bases: list[str], main: str | None) -> _BranchContent:
+def _branch_content(store: Store, head: str, bases: list[str], main: str | None, disk: bool = True) -> _BranchContent:
     # The gate's verdict depends on the branch's own commits (fixed by head and bases) and on
     # main's caps and redaction patterns: all of them are in the key.
     limits = gate.limits_of(store)
@@ -175,7 +175,7 @@ def _branch_content(store: Store, head: str, bases: list[str], main: str | None)
     if hit is not None:
         return hit
     disk_key = _disk_key(key)
-    hit = _disk_get(store, disk_key)
+    hit = _disk_get(store, disk_key) if disk else None
     if hit is not None:
         _cache_put(_CONTENT_CACHE, key, hit, _CONTENT_CACHE_MAX)
         return hit
@@ -344,11 +344,11 @@ def _merge_bases(store: Store, main: str, head: str) -> list[str]:
     return bases
 
 
-def _branch_view(store: Store, rid: str, ref: bytes, head: str, merges: Any = None) -> Proposal:
+def _branch_view(store: Store, rid: str, ref: bytes, head: str, merges: Any = None, disk: bool = True) -> Proposal:
     main = store.head()
     bases = _merge_bases(store, main, head) if main is not None else []
     base = bases[0] if bases else None
-    content = _branch_content(store, head, bases, main)
+    content = _branch_content(store, head, bases, main, disk)
     p = Proposal(id=rid, ref=ref.decode(), title=content.title or f"review {rid}", kind=content.kind,
                  author=content.author, created=content.created, base=base, head=head, main=main, body=content.body,
                  commits=content.commits, changes=list(content.changes), files=dict(content.files),
@@ -366,11 +366,11 @@ def _branch_view(store: Store, rid: str, ref: bytes, head: str, merges: Any = No
     return p
 
 
-def _safe_view(store: Store, rid: str, ref: bytes, head: str, merges: Any = None) -> Proposal:
+def _safe_view(store: Store, rid: str, ref: bytes, head: str, merges: Any = None, disk: bool = True) -> Proposal:
     """The branch's view; a branch whose objects cannot even be parsed (a hand-made commit with a
     broken header, a missing object) is listed as refused instead of breaking the listing."""
     try:
-        return _branch_view(store, rid, ref, head, merges)
+        return _branch_view(store, rid, ref, head, merges, disk)
     except (NotFound, Conflict):
         raise
     except Exception as exc:  # noqa: BLE001 - hostile input: report it, never crash on it
@@ -411,13 +411,13 @@ def list_reviews(store: Store) -> list[Proposal]:
     return out
 
 
-def get_review(store: Store, review_id: str) -> Proposal:
+def get_review(store: Store, review_id: str, _disk: bool = True) -> Proposal:
     rid = check_review_id(review_id)
     ref = REVIEW_PREFIX + rid.encode()
     head = store.head(ref)
     if head is None:
         raise NotFound(f"no open review {rid!r}; 'atocore review list' shows the open ones")
-    return _safe_view(store, rid, ref, head)
+    return _safe_view(store, rid, ref, head, disk=_disk)
 
 
 _STATES: dict[tuple[str, str], ProjectState] = {}  # (blob sha, path) -> parsed (read only here)
@@ -560,7 +560,7 @@ def approve_review(store: Store, review_id: str, reviewer: str | None, expect_he
     who = reviewer or author_from_env()
     _check_author(who)
     with store.lock():
-        p = get_review(store, review_id)
+        p = get_review(store, review_id, _disk=False)  # approval recomputes: never trusts a file
         if expect_head is not None:
             wanted = expect_head.strip().lower()
             if len(wanted) < 7 or not p.head.startswith(wanted):

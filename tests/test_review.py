@@ -355,3 +355,18 @@ def test_a_fresh_process_lists_reviews_from_the_index_folder_as_computed(store, 
     (store.index_dir / "review-merges.json").write_text("[]")
     _forget_in_process_caches()
     assert [_view(p) for p in list_reviews(store)] == computed
+
+    # approval recomputes: a view file edited to hide the gate's problems does not get a branch in
+    import json
+
+    for f in views.glob("*.json"):
+        if f.read_text() == "{not json":
+            continue  # a view no listing uses any more (the approved review's)
+        d = json.loads(f.read_text())
+        d["problems"] = []
+        f.write_text(json.dumps(d))
+    _forget_in_process_caches()
+    head = store.head()
+    with pytest.raises(Conflict, match="refused by the gate"):
+        approve_review(store, "pat-bad", BOB)
+    assert store.head() == head
