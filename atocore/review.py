@@ -366,6 +366,14 @@ def _branch_view(store: Store, rid: str, ref: bytes, head: str, merges: Any = No
     return p
 
 
+def own_commits(store: Store, head: str, main: str | None) -> list:
+    """The commits reachable from ``head`` and not from ``main``, found from the merge bases
+    (history index) instead of walking main's history (the gate's own walk: ~0.5 s per branch
+    at 10,000 commits)."""
+    bases = _merge_bases(store, main, head) if main is not None else []
+    return [e.commit for e in store.repo.get_walker(include=[head.encode()], exclude=[b.encode() for b in bases])]
+
+
 def _safe_view(store: Store, rid: str, ref: bytes, head: str, merges: Any = None, disk: bool = True) -> Proposal:
     """The branch's view; a branch whose objects cannot even be parsed (a hand-made commit with a
     broken header, a missing object) is listed as refused instead of breaking the listing."""
