@@ -422,13 +422,19 @@ def _branch_commits(store, head: str, main: str | None) -> list[Commit]:
     return commits
 
 
-def check_branch(store, head: str, main: str | None, limits: Limits | None = None) -> Verdict:
+def check_branch(store, head: str, main: str | None, limits: Limits | None = None,
+                 commits: list[Commit] | None = None) -> Verdict:
     """Every commit reachable from ``head`` and not from ``main``: objects, paths, modes, sizes,
-    text and secrets (schema and append-only rules apply to the net change: see review.py)."""
+    text and secrets (schema and append-only rules apply to the net change: see review.py).
+    ``commits``: that set when the caller already has it (review listing finds it from the merge
+    bases, which does not walk main's history as excluding ``main`` itself does)."""
     limits = limits or limits_of(store)
     chk = _BranchCheck(store, limits, _patterns(store))
     try:
-        commits = _branch_commits(store, head, main)
+        if commits is None:
+            commits = _branch_commits(store, head, main)
+        elif len(commits) > MAX_COMMITS:
+            raise _TooMany
     except _TooMany:
         chk.v.add(f"the branch has more than {MAX_COMMITS} commits; squash it")
         return chk.v

@@ -53,7 +53,17 @@ PROJECTS = ("optics", "firmware", "thermal", "vacuum")
 WORDS = ("lens mount alignment torque spec vacuum chamber laser diode firmware bracket thermal drift "
          "calibration fixture rev budget supplier deadline tolerance anodized aluminium pump seal "
          "gasket flange encoder stepper driver heater sensor loop gain offset noise filter").split()
-VERSION = "2"  # bump when the shape of the year changes (invalidates cached stores)
+VERSION = "3"  # bump when the shape of the year changes (invalidates cached stores)
+
+
+def letters(i: int) -> str:
+    """``i`` spelled in base-26 letters (a, b, ..., z, ba, bb, ...)."""
+    out = ""
+    while True:
+        out = chr(97 + i % 26) + out
+        i //= 26
+        if not i:
+            return out
 
 
 def words(rng: random.Random, n: int) -> str:
@@ -158,7 +168,8 @@ def build(base: Path, scale: float, seed: int = 14) -> dict:
             last_day = day
         if i in open_at:
             if len(open_at) % 2:
-                propose_state(store, rng.choice(PROJECTS), f"open-{i}", words(rng, 6))
+                # no digits in the key: "key: open-8563" reads as a secret to the gate's detector
+                propose_state(store, rng.choice(PROJECTS), f"open-{letters(i)}", words(rng, 6))
             else:
                 m = memory_from_dict({"id": new_ulid(), "type": "knowledge", "text": words(rng, 25),
                                       "status": "candidate", "source": "extract", "created": now_iso(),

@@ -309,3 +309,64 @@ def test_views_after_an_approval_match_a_fresh_computation(store):
     assert after[other.id].base == before[other.id].base and after[other.id].paths == ["sources/p/c.md"]
     approve_review(store, "stacked", "Rita <rita@example.org>")
     assert store.read("sources/p/d.md") == b"d"
+
+
+def _forget_in_process_caches() -> None:
+    """What a fresh CLI process starts with: empty LRUs (the index folder's caches stay)."""
+    from atocore import review
+
+    for cache in (review._CONTENT_CACHE, review._BASES, review._NEW_ON_MAIN, review._STATES):
+        cache.clear()
+
+
+def _view(p):
+    return (p.id, p.title, p.kind, p.author, p.base, p.head, p.commits, p.paths, p.files, p.problems,
+            p.conflicts, p.resolved, p.approvable)
+
+
+def test_a_fresh_process_lists_reviews_from_the_index_folder_as_computed(store, clone):
+    """Review views and state merges are kept on disk for fresh processes: reading them back
+    gives what computing gives, a damaged file is recomputed, and conflicts stay conflicts."""
+    a = propose_state(store, "optics", "focus", "alignment", category="focus")
+    b = propose_state(store, "optics", "focus", "thermal drift", category="focus")
+    c = propose_state(store, "optics", "lead", "Alice", category="contact")
+    approve_review(store, a.id, BOB)  # b now conflicts with main; c merges entry by entry
+    git("fetch", "-q", "origin", cwd=clone)
+    git("checkout", "-q", "-b", "review/pat-bad", "origin/main", cwd=clone)
+    (clone / "memories").mkdir(exist_ok=True)
+    (clone / "memories" / "bad1.md").write_text(_memory_file("bad1", "ok").replace("type: knowledge", "type: gossip"))
+    git("add", "-A", cwd=clone)
+    git("commit", "-q", "-m", "Sloppy memory", cwd=clone)
+    git("push", "-q", "origin", "review/pat-bad", cwd=clone)
+
+    _forget_in_process_caches()
+    computed = [_view(p) for p in list_reviews(store)]
+    views = store.index_dir / "review-views"
+    assert len(list(views.glob("*.json"))) >= 3 and (store.index_dir / "review-merges.json").is_file()
+    _forget_in_process_caches()
+    assert [_view(p) for p in list_reviews(store)] == computed  # read back from disk
+    by_id = {v[0]: v for v in computed}
+    assert by_id[b.id][10] == ["state/optics.yaml"] and not by_id[b.id][12]  # the conflict
+    assert by_id[c.id][11] and by_id[c.id][12]  # merged entry by entry
+    assert any("gossip" in problem for problem in by_id["pat-bad"][9]) and not by_id["pat-bad"][12]
+
+    for f in views.glob("*.json"):
+        f.write_text("{not json")
+    (store.index_dir / "review-merges.json").write_text("[]")
+    _forget_in_process_caches()
+    assert [_view(p) for p in list_reviews(store)] == computed
+
+    # approval recomputes: a view file edited to hide the gate's problems does not get a branch in
+    import json
+
+    for f in views.glob("*.json"):
+        if f.read_text() == "{not json":
+            continue  # a view no listing uses any more (the approved review's)
+        d = json.loads(f.read_text())
+        d["problems"] = []
+        f.write_text(json.dumps(d))
+    _forget_in_process_caches()
+    head = store.head()
+    with pytest.raises(Conflict, match="refused by the gate"):
+        approve_review(store, "pat-bad", BOB)
+    assert store.head() == head

@@ -81,7 +81,13 @@ def backup_refs(store) -> tuple[dict[bytes, bytes], dict[str, str]]:
     for name, sha in store.repo.refs.as_dict(REVIEW_PREFIX).items():
         ref = REVIEW_PREFIX + name
         try:
-            problems = check_branch(store, sha.decode(), head, limits).problems
+            try:
+                from ..review import own_commits
+
+                commits = own_commits(store, sha.decode(), head)
+            except Exception:  # noqa: BLE001 - malformed commits: the gate walks them its own way
+                commits = None
+            problems = check_branch(store, sha.decode(), head, limits, commits=commits).problems
         except Exception as exc:  # noqa: BLE001 - unreadable: not backed up, and said so
             problems = [f"cannot be checked ({type(exc).__name__}: {exc})"]
         if problems:

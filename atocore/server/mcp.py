@@ -48,15 +48,32 @@ def transport_security(extra: str | None = None) -> Any:
 
 
 class _Endpoint:
-    """The ASGI endpoint at /mcp; forwards to the session manager of the current lifespan."""
+    """The ASGI endpoint at /mcp; forwards to the session manager of the current lifespan.
+
+    The MCP SDK (and the pydantic models it builds) takes ~0.6 s to import, which would delay
+    the first ``/context/build`` after a start (and slow it down if loaded in the background:
+    imports hold the GIL); so it is loaded, in a worker thread, when the first request to /mcp
+    arrives, and that request waits for it."""
 
     def __init__(self) -> None:
         self.manager: Any = None
+        self.ready: Any = None  # asyncio.Events while a lifespan runs
+        self.wanted: Any = None
+        self.failed = False
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.manager is None and self.ready is not None and not self.failed:
+            import asyncio
+
+            self.wanted.set()
+            try:
+                await asyncio.wait_for(self.ready.wait(), LOAD_WAIT)
+            except asyncio.TimeoutError:
+                pass
         if self.manager is None:
-            body = json.dumps({"error": "Unavailable", "message": "the MCP endpoint is not running "
-                                                                  "(the service is starting or stopping)"}).encode()
+            why = "the MCP SDK could not be loaded" if self.failed else \
+                "the MCP endpoint is not running (the service is starting or stopping)"
+            body = json.dumps({"error": "Unavailable", "message": why}).encode()
             await send({"type": "http.response.start", "status": 503,
                         "headers": [(b"content-type", b"application/json"),
                                     (b"content-length", str(len(body)).encode())]})
@@ -65,35 +82,75 @@ class _Endpoint:
         await self.manager.handle_request(scope, receive, send)
 
 
+LOAD_WAIT = 60.0  # seconds a request to /mcp waits for the SDK to load after a start
+
+
 def mount_mcp(app: Any, service: Any) -> Callable[[], Any]:
     """Serve AtoCore's MCP tools at /mcp; return the lifespan hook (``async with hook(): ...``)."""
-    try:
-        from starlette.routing import Route
+    import importlib.util
 
-        from ..mcp_backends import ServiceBackend
-        from ..mcp_server import build_server
-    except ImportError as exc:  # the service works without the MCP SDK; /mcp is then absent
-        log.warning("MCP endpoint disabled: %s", exc)
+    from starlette.routing import Route
+
+    if importlib.util.find_spec("mcp") is None:  # the service works without the MCP SDK
+        log.warning("MCP endpoint disabled: the mcp package is not installed")
         return _nothing
 
-    server = build_server(ServiceBackend(service))
     endpoint = _Endpoint()
     app.router.routes.append(Route(PATH, endpoint=endpoint, methods=["GET", "POST", "DELETE"],
                                    include_in_schema=False))
-    app.state.mcp = server
+    app.state.mcp = None  # the FastMCP server, once loaded
 
-    @asynccontextmanager
-    async def run() -> AsyncIterator[None]:
+    def build() -> Any:
+        from ..mcp_backends import ServiceBackend
+        from ..mcp_server import build_server
+
+        return build_server(ServiceBackend(service))
+
+    async def serve(stop: Any) -> None:
+        import asyncio
+
+        wanted = asyncio.ensure_future(endpoint.wanted.wait())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({wanted, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        wanted.cancel()
+        stopped.cancel()
+        if stop.is_set():
+            return
+        try:
+            server = app.state.mcp or await asyncio.to_thread(build)
+        except Exception as exc:  # noqa: BLE001 - the rest of the service keeps working
+            log.warning("MCP endpoint disabled: %s: %s", type(exc).__name__, exc)
+            endpoint.failed = True
+            endpoint.ready.set()
+            return
+        app.state.mcp = server
         # A fresh session manager per lifespan: the SDK allows run() once per manager.
         server.streamable_http_app(streamable_http_path=PATH, stateless_http=True, json_response=True,
                                    transport_security=transport_security())
         manager = server.session_manager
         async with manager.run():
             endpoint.manager = manager
+            endpoint.ready.set()
             try:
-                yield
+                await stop.wait()
             finally:
                 endpoint.manager = None
+
+    @asynccontextmanager
+    async def run() -> AsyncIterator[None]:
+        import asyncio
+
+        stop = asyncio.Event()
+        endpoint.ready, endpoint.wanted, endpoint.failed = asyncio.Event(), asyncio.Event(), False
+        task = asyncio.create_task(serve(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            try:
+                await task
+            finally:
+                endpoint.ready = None
 
     return run
 

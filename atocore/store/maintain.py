@@ -38,6 +38,9 @@ SAMPLE_DIRS = ("17", "4a", "b3", "e8")  # git gc --auto samples "17"; four dirs 
 MAX_LOOSE_BYTES = 32 << 20     # estimated (or this process's) loose bytes that start a repack
 # (32 MB, not 128: a year's store packs to ~40 MB, and loose objects on top must keep the store
 # within 2x of its `git gc --aggressive` size; bench/year.py)
+MIN_LOOSE_BYTES = 4 << 20      # below MAX_LOOSE_BYTES the limit is half the packs' size, at least this
+# (an absolute 32 MB is three times a whole quarter-year store's packed size: 3.7x gc --aggressive
+# on a fresh build; loose objects up to half the packs keep the store near 1.7x at any size)
 MAX_LOOSE_OBJECTS = 2048       # ... or estimated loose objects
 MAX_PACKS = 8                  # more packs than this: consolidate them (repack -a --cruft)
 IDLE_SECONDS = 2.0             # repack once main has not moved for this long ...
@@ -103,9 +106,22 @@ def run_policy(store_path: Path) -> int:
     return code
 
 
+def packed_bytes(objects_dir: Path) -> int:
+    try:
+        with os.scandir(objects_dir / "pack") as it:
+            return sum(e.stat().st_size for e in it if e.name.endswith(".pack"))
+    except FileNotFoundError:
+        return 0
+
+
+def loose_limit(objects_dir: Path) -> int:
+    """Loose bytes that start a repack: half the packs' size, within [4 MB, 32 MB]."""
+    return min(MAX_LOOSE_BYTES, max(MIN_LOOSE_BYTES, packed_bytes(objects_dir) // 2))
+
+
 def needs_pack(objects_dir: Path) -> bool:
     count, size = loose_estimate(objects_dir)
-    return size > MAX_LOOSE_BYTES or count > MAX_LOOSE_OBJECTS
+    return size > loose_limit(objects_dir) or count > MAX_LOOSE_OBJECTS
 
 
 def maybe_pack(store_path: Path, written: int = 0) -> bool:
@@ -117,7 +133,7 @@ def maybe_pack(store_path: Path, written: int = 0) -> bool:
     if os.environ.get("ATOCORE_AUTO_PACK", "1") == "0":
         return False
     objects_dir = store_path / "objects"
-    if not (written > MAX_LOOSE_BYTES or needs_pack(objects_dir)) or shutil.which("git") is None:
+    if not (written > loose_limit(objects_dir) or needs_pack(objects_dir)) or shutil.which("git") is None:
         return False
     fd = try_lock(store_path / MAINTENANCE_LOCK)
     if fd is None:
