@@ -171,24 +171,37 @@ def mode_problem(path: str, mode: int | None) -> str | None:
     return f"{printable(path)}: must be a regular file ({what} is not allowed; only plain files, mode 100644, reach main)"
 
 
+def _count_problem(changes: Mapping, limits: Limits) -> str | None:
+    if len(changes) > limits.max_change_files:
+        return (f"the change touches {len(changes)} paths, over the cap of {limits.max_change_files} "
+                "(limits.max_change_files)")
+    return None
+
+
+def _path_problem(path: str, deleted: bool) -> tuple[str | None, bool]:
+    """(problem, done) for one path of a change: deleting is always allowed (it is how stray
+    files are cleaned up) except the configuration; anything else must fit the layout."""
+    if deleted:
+        return (f"{path}: the store configuration cannot be deleted" if path in PROTECTED_PATHS else None), True
+    why = layout_problem(path)
+    return (f"{printable(path)}: {why}", True) if why else (None, False)
+
+
 def check_files(store, changes: Mapping[str, bytes | None], limits: Limits | None = None,
                 patterns: Iterable[str] | None = None, secrets: bool = True) -> list[str]:
     """Problems with a set of writes ``{path: content or None (delete)}`` bound for main."""
     limits = limits or limits_of(store)
     patterns = _patterns(store) if patterns is None else tuple(patterns)
     v = Verdict()
-    if len(changes) > limits.max_change_files:
-        v.add(f"the change touches {len(changes)} paths, over the cap of {limits.max_change_files} "
-              "(limits.max_change_files)")
+    too_many = _count_problem(changes, limits)
+    if too_many:
+        v.add(too_many)
     total = 0
     for path, content in sorted(changes.items()):
-        if content is None:  # deleting is always allowed (it is how stray files are cleaned up)...
-            if path in PROTECTED_PATHS:  # ...except the configuration
-                v.add(f"{path}: the store configuration cannot be deleted")
-            continue
-        why = layout_problem(path)
-        if why:
-            v.add(f"{printable(path)}: {why}")
+        problem, done = _path_problem(path, content is None)
+        if problem:
+            v.add(problem)
+        if done:
             continue
         total += len(content)
         for p in content_problems(path, content, limits, patterns, secrets=secrets):
@@ -455,17 +468,14 @@ def net_problems(store, changes: Mapping[str, tuple[int | None, bytes | None]], 
 
     limits = limits or limits_of(store)
     v = Verdict()
-    if len(changes) > limits.max_change_files:
-        v.add(f"the change touches {len(changes)} paths, over the cap of {limits.max_change_files} "
-              "(limits.max_change_files)")
+    too_many = _count_problem(changes, limits)
+    if too_many:
+        v.add(too_many)
     for path, (mode, content) in sorted(changes.items()):
-        if mode is None:  # a deletion: always allowed, except the configuration
-            if path in PROTECTED_PATHS:
-                v.add(f"{path}: the store configuration cannot be deleted")
-            continue
-        why = layout_problem(path)
-        if why:
-            v.add(f"{printable(path)}: {why}")
+        problem, done = _path_problem(path, mode is None)
+        if problem:
+            v.add(problem)
+        if done:
             continue
         bad = mode_problem(path, mode)
         if bad:

@@ -181,12 +181,3 @@ def test_review_branch_points_from_the_index_match_the_walk(store, tmp_path):
     views = {p.id: p for p in __import__("atocore.review", fromlist=["list_reviews"]).list_reviews(store)}
     assert views["stacked"].paths == ["sources/p/stacked.md"] and views["stacked"].commits == 1
     assert views[fresh.id].approvable
-
-
-def test_changed_files_equals_dulwich_tree_changes(store):
-    _year_in_small(store)
-    shas = [c.sha for c in store.log("main")]
-    trees = [store._commit(s).tree for s in shas] + [None]
-    for t1 in trees[::2]:
-        for t2 in trees[::3]:
-            assert store.changed_files(t1, t2) == sorted(store.tree_changes(t1, t2), key=lambda c: c[0]), (t1, t2)

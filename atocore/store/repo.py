@@ -26,7 +26,7 @@ from dulwich.repo import Repo
 
 from ..errors import Conflict, NotFound, StoreError, ValidationError
 from .lock import file_lock
-from .history import HistoryIndex, parse_tree_entries
+from .history import HistoryIndex
 from .maintain import maybe_pack
 from .objects import LooseWriter, RawTree, object_id, read_loose
 from .paths import path_problem, printable
@@ -91,10 +91,6 @@ def _check_store_path(path: str) -> bytes:
 def _unknown_rev(rev: str) -> NotFound:
     return NotFound(f"revision {rev!r} not found in the store: give a commit sha, a branch, a tag (e.g. "
                     "backup/<timestamp>) or one of those with ~N / ^N ('atocore log' lists commits)")
-
-
-def _raw_hex(tree: str | bytes | None) -> str | None:
-    return tree.decode() if isinstance(tree, bytes) else tree
 
 
 def _lru_put(cache: OrderedDict, key, value, limit: int) -> None:
@@ -287,42 +283,6 @@ class Store:
 
         yield from raw_tree_changes(read, t1.decode() if isinstance(t1, bytes) else t1,
                                     t2.decode() if isinstance(t2, bytes) else t2)
-
-    def changed_files(self, t1: str | bytes | None, t2: str | bytes | None
-                      ) -> list[tuple[str, str | None, str | None, int | None]]:
-        """What :meth:`tree_changes` yields, sorted by path, found by comparing raw tree entries as
-        sets: a proposal against its base differs in one entry of a 3,000-entry ``memories/``
-        folder, which dulwich's entry-by-entry merge walks in Python (review listing)."""
-        out: list[tuple[str, str | None, str | None, int | None]] = []
-        self._changed(_raw_hex(t1), _raw_hex(t2), "", out)
-        out.sort(key=lambda c: c[0])
-        return out
-
-    def _entries(self, tree: str | None) -> frozenset:
-        if tree is None:
-            return frozenset()
-        type_num, raw = self._raw(tree)
-        if type_num != Tree.type_num:
-            raise StoreError(f"{tree} is not a tree")
-        return frozenset(parse_tree_entries(raw))
-
-    def _changed(self, t1: str | None, t2: str | None, base: str, out: list) -> None:
-        a_all, b_all = self._entries(t1), self._entries(t2)
-        a = {name: (int(mode, 8), sha.hex()) for mode, name, sha in a_all - b_all}
-        b = {name: (int(mode, 8), sha.hex()) for mode, name, sha in b_all - a_all}
-        for name in a.keys() | b.keys():
-            path = base + name.decode("utf-8", "replace")
-            ea, eb = a.get(name), b.get(name)
-            da = ea is not None and stat.S_ISDIR(ea[0])
-            db = eb is not None and stat.S_ISDIR(eb[0])
-            if da or db:
-                self._changed(ea[1] if da else None, eb[1] if db else None, path + "/", out)
-                if ea is not None and not da:
-                    out.append((path, ea[1], None, None))
-                if eb is not None and not db:
-                    out.append((path, None, eb[1], eb[0]))
-            else:
-                out.append((path, ea[1] if ea else None, eb[1] if eb else None, eb[0] if eb else None))
 
     def info(self, sha: str) -> CommitInfo:
         c = self._commit(sha)
