@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..store import Store
-from .registry import main_head, projects
+from ..store.head import main_head
+from .registry import projects
 
 CWD_SCORE = 0.9
 NAME_SCORE = 0.8

@@ -1,5 +1,7 @@
 """The Retriever: keeps the derived index in step with the store's main and searches it.
 
+A full build's work is in indexing.py; the search payload of the HTTP API in atocore/api.
+
 One Retriever per store per process (``open_retriever``); it is shared by the HTTP server's
 threads. Searches read the current generation under a shared lock; an incremental update edits
 it under an exclusive lock for a few milliseconds; a full rebuild builds a new generation on the
@@ -9,7 +11,6 @@ side and swaps it in, so searches keep being answered from the old one meanwhile
 from __future__ import annotations
 
 import os
-import queue
 import re
 import sys
 import threading
@@ -20,41 +21,21 @@ from typing import Any, Callable, Sequence
 
 from ..config import load_config
 from ..errors import Busy, ValidationError
-from ..projects.registry import main_head
+from ..store.head import main_head
 from ..store.lock import file_lock
-from .chunking import Chunk, Skip, chunks_for_file
+from .chunking import Chunk
 from .embedder import Embedder, load_embedder
 from .fusion import DEFAULT, FusionParams, diversify, fuse
+from .hits import Hit
+from .index import COMPACT_DELTAS, SCHEMA_VERSION, CorruptIndex, Generation, remove_folder
+from .indexing import _chunking, _file_chunks, _release_memory, build_into
 from .lexical import STOPWORDS, query_identifiers, query_words  # noqa: F401 (STOPWORDS: re-exported)
-from .index import COMPACT_DELTAS, SCHEMA_VERSION, CorruptIndex, Generation, GraphBuilder, remove_folder
 
 KINDS = ("chunk", "memory", "state")
 MAX_K = 200
 INCREMENTAL_MAX_FILES = 2000  # larger diffs rebuild on the side instead of editing in place
 COMPACT_DEAD_RATIO = 0.25  # rebuild once deleted chunks exceed this share of live ones (+ the minimum)
 COMPACT_DEAD_MIN = 16
-EMBED_BATCH = 2048
-GRAPH_PROCESS_MIN_FILES = 800  # rebuilds of at least this many files build the HNSW graph in a child process
-
-
-@dataclass
-class Hit:
-    id: str
-    kind: str
-    project: str | None
-    source: str
-    title: str
-    text: str
-    score: float
-    commit: str | None
-    lines: tuple[int, int] | None
-    path: str
-    origin: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "project": self.project, "source": self.source,
-                "title": self.title, "text": self.text, "score": round(self.score, 6), "commit": self.commit,
-                "lines": list(self.lines) if self.lines else None, "path": self.path, "origin": self.origin}
 
 
 bm25_query_text = query_words  # (the name the benches patch)
@@ -343,6 +324,12 @@ class Retriever:
             fused = fuse(bm, vec, sims, p, weight)
         return fused
 
+    def holds(self, kind: str, project: str | None) -> bool:
+        """Whether the index holds any ``kind`` record of ``project`` (``None``: records of no project);
+        True while there is no index yet (a search then answers for itself)."""
+        gen = self._gen
+        return gen is None or bool(gen.groups.get((project, kind)))
+
     def match_evidence(self, query: str, hits: Sequence[Hit], top: int = 5) -> dict[str, float] | None:
         """How much of the query the store can answer, from the query's en_stem terms and their IDF:
 
@@ -512,38 +499,9 @@ class Retriever:
         return sys.stderr.isatty()
 
 
-def _release_memory() -> None:
-    """Hand the old generation's and the build's memory back to the OS (a long-lived server's
-    RSS otherwise stays at its rebuild peak)."""
-    import gc
-
-    gc.collect()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc
-
-
 def _read(gen: Generation, fn: Callable[[], Any]) -> Any:
     with gen.rw.read():
         return fn()
-
-
-def _chunking(cfg) -> tuple[int, int]:
-    """(max chars, overlap) of the store config, or the defaults when main has no commit yet."""
-    return (cfg.chunk_max_chars, cfg.chunk_overlap_chars) if cfg else (1500, 0)
-
-
-def _file_chunks(path: str, raw: bytes, cfg) -> tuple[list[Chunk], str | None]:
-    max_chars, overlap = _chunking(cfg)
-    try:
-        return chunks_for_file(path, raw, max_chars, overlap), None
-    except ValidationError as exc:
-        return [], str(exc)
-    except Skip:
-        return [], None
 
 
 def _bm25_sims(gen: Generation, qvec, bm: list[tuple[int, float]], vec: list[tuple[int, float]]) -> dict[int, float]:
@@ -564,133 +522,6 @@ def adaptive_bm25_weight(gen: Generation, text: str, p: FusionParams) -> float:
     return low + (p.w_bm25 - low) * coverage
 
 
-def build_into(gen: Generation, store, commit: str | None, cfg, emb: Embedder | None,
-               progress: bool = False, batch: int = EMBED_BATCH) -> dict:
-    """Fill an empty generation from the store at ``commit``.
-
-    Three stages overlap: a worker thread reads, chunks and embeds; the main thread feeds
-    tantivy and SQLite; a third stage adds vectors to the HNSW graph, in a child process for
-    large builds (usearch's add competes for the GIL in a thread), so the graph is built on the
-    second core while Python chunks and embeds on the first.
-    """
-    files = store.files(commit) if commit else {}
-    paths = sorted(files)
-    main_q: queue.Queue = queue.Queue(maxsize=4)
-    vec_q: queue.Queue = queue.Queue(maxsize=4)
-    invalid: dict[str, str] = {}
-    failure: list[BaseException] = []
-    busy = {"read_chunk": 0.0, "embed": 0.0, "hnsw": 0.0, "bm25_sql": 0.0}  # seconds of work per stage
-
-    def produce() -> None:
-        try:
-            pending: list[Chunk] = []
-
-            def flush() -> None:
-                t = time.perf_counter()
-                vecs = _embed(emb, pending)
-                busy["embed"] += time.perf_counter() - t
-                start = int(gen.meta["next_key"])
-                gen.meta["next_key"] = start + len(pending)
-                main_q.put((start, list(pending)))
-                if vecs is not None:
-                    vec_q.put((start, vecs, [c.project for c in pending]))
-
-            t = time.perf_counter()
-            for path in paths:
-                if failure:
-                    return
-                chunks, err = _file_chunks(path, store.read_blob(files[path]), cfg)
-                if err:
-                    invalid[path] = err
-                pending.extend(chunks)
-                if len(pending) >= batch:
-                    busy["read_chunk"] += time.perf_counter() - t
-                    flush()
-                    pending = []
-                    t = time.perf_counter()
-            if pending:
-                flush()
-        except BaseException as exc:  # surfaced in the main thread
-            failure.append(exc)
-        finally:
-            main_q.put(None)
-            vec_q.put(None)
-
-    graph = None
-    if gen.vectors is not None and len(paths) >= GRAPH_PROCESS_MIN_FILES:
-        try:
-            graph = GraphBuilder(gen.folder, int(gen.meta["dims"]))
-        except Exception:  # no subprocesses here: build the graph in a thread instead
-            graph = None
-
-    def add_vectors() -> None:
-        try:
-            while True:
-                item = vec_q.get()
-                if item is None:
-                    return
-                start, vecs, projects = item
-                if gen.vectors is not None and not failure:
-                    t = time.perf_counter()
-                    if graph is not None:
-                        graph.add(start, vecs, projects)
-                    else:
-                        gen.add_graph_batch(start, vecs, projects)
-                    busy["hnsw"] += time.perf_counter() - t
-        except BaseException as exc:
-            failure.append(exc)
-            while vec_q.get() is not None:  # drain so the producer never blocks
-                pass
-
-    workers = [threading.Thread(target=produce, daemon=True, name="atocore-index-chunk"),
-               threading.Thread(target=add_vectors, daemon=True, name="atocore-index-hnsw")]
-    for w in workers:
-        w.start()
-    writer = gen.writer(1)
-    bar = _Progress(progress, len(paths))
-    total = 0
-    gen.db.execute("BEGIN")
-    try:
-        while True:
-            item = main_q.get()
-            if item is None:
-                break
-            start, chunks = item
-            if not failure:
-                t = time.perf_counter()
-                gen.add_rows(writer, start, chunks)
-                busy["bm25_sql"] += time.perf_counter() - t
-            total += len(chunks)
-            bar.advance(total)
-        for w in workers:
-            w.join()
-        if failure:
-            raise failure[0]
-        gen.commit_writes(writer, invalid)
-    except BaseException:
-        failure.append(RuntimeError("stopped"))
-        if graph is not None:
-            graph.abort()
-        try:
-            gen.db.execute("ROLLBACK")
-        except Exception:
-            pass
-        raise
-    finally:
-        bar.close()
-    t = time.perf_counter()
-    if graph is not None:
-        gen.vectors, gen.parts = graph.finish()
-        busy["hnsw_wait"] = time.perf_counter() - t
-        gen.db.execute("DELETE FROM vec_delta")
-    else:
-        gen.save_vectors()
-    gen.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the bulk load lives in the WAL until then
-    busy["save"] = time.perf_counter() - t
-    return {"files": len(paths), "chunks": total, "invalid": len(invalid),
-            "stage_seconds": {k: round(v, 2) for k, v in busy.items()}}
-
-
 def _serving_model(name: str, emb: Embedder | None, degraded: bool, reason: str | None) -> dict:
     """Which embedding model answers searches (for /health): name, dims and weight fingerprint,
     or ``serving: "none: degraded, <why>"`` when search runs on BM25 alone."""
@@ -698,34 +529,6 @@ def _serving_model(name: str, emb: Embedder | None, degraded: bool, reason: str 
                            "fingerprint": emb.model_id.rsplit("@", 1)[-1] if emb else None}
     out["serving"] = f"none: degraded, {reason or 'no embedding model'}" if degraded else emb.model_id
     return out
-
-
-def _embed(emb: Embedder | None, chunks: list[Chunk]):
-    return emb.encode([c.embed_text for c in chunks]) if emb is not None else None
-
-
-class _Progress:
-    """A rich progress bar on a terminal, nothing otherwise."""
-
-    def __init__(self, enabled: bool, files: int):
-        self._p = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            # stderr, the stream _show_progress checked: stdout may be a JSON answer or the MCP wire
-            self._p = Progress(SpinnerColumn(), TextColumn("indexing: {task.fields[chunks]} chunks"),
-                               TimeElapsedColumn(), transient=True, console=Console(stderr=True))
-            self._task = self._p.add_task("index", total=None, chunks=0)
-            self._p.start()
-
-    def advance(self, chunks: int) -> None:
-        if self._p is not None:
-            self._p.update(self._task, chunks=chunks)
-
-    def close(self) -> None:
-        if self._p is not None:
-            self._p.stop()
 
 
 _retrievers: dict[tuple[str, str | None], Retriever] = {}
@@ -740,27 +543,3 @@ def open_retriever(store, model: str | None = None) -> Retriever:
         if r is None:
             r = _retrievers[key] = Retriever(store, model)
         return r
-
-
-def search_payload(retriever: Retriever, query: str, project: str | None = None, k: int = 10) -> dict:
-    """The object returned by POST /search and ``atocore search --json``."""
-    prefer = None
-    inferred: dict | None = None
-    if project is None:
-        try:
-            from ..projects.infer import infer_project
-        except ImportError:
-            infer_project = None  # type: ignore[assignment]
-        if infer_project is not None:
-            try:
-                pid, conf, reasons = infer_project(retriever.store, query, retriever=retriever)
-            except Exception:  # inference is a hint; never fail a search over it
-                pid, conf, reasons = None, 0.0, []
-            if pid:
-                prefer = pid
-                inferred = {"project": pid, "confidence": conf, "reasons": list(reasons)}
-    hits = retriever.search(query, project=project, k=k, prefer_project=prefer)
-    out: dict[str, Any] = {"project": project, "hits": [h.to_dict() for h in hits]}
-    if inferred:
-        out["inferred"] = inferred
-    return out
