@@ -250,7 +250,7 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
                          created=now_iso())
     dropped = {"duplicate": 0, "irrelevant": 0, "budget": 0, "other_project": 0}
 
-    from ..projects.infer import infer_project
+    from ..projects.infer import name_evidence
     from ..projects.registry import projects as registered
 
     hits: list[Any] | None = None
@@ -261,11 +261,13 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
         if project not in registered(store):
             build.notes.append(f"project {project!r} is not registered; only its state and memories are used")
     else:
-        pid, conf, reasons = infer_project(store, prompt, cwd=cwd)
+        evidence = name_evidence(store, prompt, cwd)
+        pid, conf, reasons = evidence.decide()
         if pid is None and retriever is not None:
             # Unclear from names: search once across projects and let the hits vote.
             hits = _search(retriever, prompt, None)
-            pid, conf, reasons = infer_project(store, prompt, cwd=cwd, hits=hits)
+            evidence.add_hits(hits, prompt)
+            pid, conf, reasons = evidence.decide()
             project_from_hits = pid is not None
         build.reasons = reasons
         build.confidence = conf
