@@ -33,6 +33,11 @@ class Forbidden(AtoCoreError):
         return {**super().to_dict(), "field": FIELD}
 
 
+def token_matches(expected: str, given: str | None) -> bool:
+    """``given`` is the service's token (compared in constant time)."""
+    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+
+
 def check_token(expected: str | None, authorization: str | None, admin: bool = False,
                 what: str = "this write", where: str = "") -> None:
     """Raise unless ``authorization`` may write to a service whose token is ``expected``.
@@ -46,5 +51,5 @@ def check_token(expected: str | None, authorization: str | None, admin: bool = F
     if not authorization:
         raise Unauthorized(f"{what} needs 'Authorization: Bearer <token>' (the service's ATOCORE_TOKEN){where}")
     scheme, _, given = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+    if scheme.lower() != "bearer" or not token_matches(expected, given.strip()):
         raise Forbidden(f"{what}: the bearer token is not the service's token")
