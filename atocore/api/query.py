@@ -10,7 +10,7 @@ say so in their notes); the CLI and the stdio MCP server open the store's.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import AtoCoreError
@@ -22,6 +22,7 @@ from .requests import ContextArgs, project_arg
 log = logging.getLogger("atocore.api")
 
 INDEX_BUILDING = "the search index is being built; only trusted state is included for now"
+INDEX_UNAVAILABLE = "the search index is being built or cannot be opened; see {health}"
 
 
 class IndexUnavailable(AtoCoreError):
@@ -29,8 +30,8 @@ class IndexUnavailable(AtoCoreError):
 
     status_code = 503
 
-    def __init__(self, message: str = "the search index is being built or cannot be opened; see GET /health"):
-        super().__init__(message)
+    def __init__(self, health: str = "GET /health"):
+        super().__init__(INDEX_UNAVAILABLE.format(health=health))
 
 
 def search_payload(retriever: Any, query: str, project: str | None = None, k: int = 10) -> dict:
@@ -77,7 +78,6 @@ class Api:
     index_ready: Callable[[], bool] = lambda: True
     keep_build: Callable[[dict], None] | None = None
     token: str | None = None
-    _open_error: str | None = field(default=None, repr=False)
 
     @classmethod
     def for_store(cls, store: Store) -> "Api":

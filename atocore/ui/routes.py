@@ -367,7 +367,7 @@ def build_router(service: Any, auth: Auth) -> APIRouter:
 
     @router.get("/ask")
     def ask(request: Request, prompt: str = "", project: str = "", mode: str = "context") -> Response:
-        from ..api import IndexUnavailable, context_args
+        from ..api import INDEX_UNAVAILABLE, IndexUnavailable, context_args
         from ..context.build import load_last_build
         from ..projects.registry import projects as registered
 
@@ -382,7 +382,7 @@ def build_router(service: Any, auth: Auth) -> APIRouter:
                     try:
                         result = service.api.search(prompt, project=pid, k=10)
                     except IndexUnavailable:
-                        error = "the search index is being built or cannot be opened; see Health"
+                        error = INDEX_UNAVAILABLE.format(health="Health")
                 else:  # what POST /context/build returns, without becoming the "last context served"
                     result = service.api.context(context_args({"prompt": prompt, "project": pid}), keep=False)
         except AtoCoreError as exc:
