@@ -360,13 +360,13 @@ def test_importing_the_transcript_after_live_capture_adds_only_missing_turns(tmp
 
 
 def test_the_spool_keeps_no_secret_in_meta_either(tmp_path, monkeypatch):
-    from atocore.capture import hook
+    from atocore.capture import spool
 
     monkeypatch.setenv("ATOCORE_HOME", str(tmp_path))
     key = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
-    hook.spool([{"source": "claude-code", "session_id": "s", "prompt": f"use {key}", "response": "ok",
+    spool.spool([{"source": "claude-code", "session_id": "s", "prompt": f"use {key}", "response": "ok",
                  "meta": {"cwd": "/w", "note": f"token {key}"}}], "claude-code")
-    text = Path(hook.spool_path("claude-code")).read_text()
+    text = Path(spool.spool_path("claude-code")).read_text()
     assert key not in text and json.loads(text)["meta"]["cwd"] == "/w"
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from atocore_claude_code import MAX_ADDITIONAL_CONTEXT, context_request, render_context, user_prompt_text
+from atocore.default_plugins.claude_code import MAX_ADDITIONAL_CONTEXT, context_request, render_context, user_prompt_text
 from tests.conftest import run_cli
 
-PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "atocore_claude_code" / "claude-plugin"
+PLUGIN = Path(__file__).resolve().parents[1] / "atocore" / "default_plugins" / "claude_code" / "claude-plugin"
 
 THEIRS = {
     "model": "opus",

@@ -202,3 +202,11 @@ def register_capture_sources(register):
         parse_transcript=parse_transcript,
         module=__name__,
     ))
+
+
+@atocore.hookimpl
+def register_commands(install, uninstall):
+    from . import commands  # click and the settings editor: only when the CLI asks
+
+    install.add_command(commands.install)
+    uninstall.add_command(commands.uninstall)
