@@ -8,7 +8,8 @@ import threading
 import pytest
 
 from atocore.errors import Busy
-from atocore.projects import refresh, register_project
+from atocore.cli.follow import refresh  # stage, then bring the index to main: what `atocore refresh` runs
+from atocore.projects import register_project
 from atocore.projects.refresh import MAX_FILE_BYTES, refresh_lock
 from atocore.retrieval import open_retriever
 from tests.conftest import run_cli

@@ -14,7 +14,7 @@ from .push import Diverged, VerifyFailed, push, verify_remote
 from .recover import init_from
 from .restore import restore
 from .service_lock import hold_service_lock, service_running
-from .snapshots import list_snapshots, prune_snapshots, snapshot
+from ..store.snapshots import list_snapshots, prune_snapshots, snapshot
 from .status import status
 
 

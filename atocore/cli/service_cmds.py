@@ -154,7 +154,7 @@ def _print_report(r) -> None:
 @pass_state
 def refresh(state, project_id, wait, no_index, as_json):
     """Stage the project's sources (all projects without ID) and re-index."""
-    from ..projects.refresh import refresh as do_refresh
+    from .follow import refresh as do_refresh  # stage, then bring the index to main
 
     reports = do_refresh(state.store, project_id, wait=wait, update_index=not no_index)
     if as_json:

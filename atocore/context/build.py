@@ -41,7 +41,7 @@ from ..records import now_iso
 from ..store import Store
 from .formats import DEFAULT_FORMAT, get_format
 from .model import ContextBuild, ContextItem
-from .terms import WordMemo, content_terms, count_shared
+from ..text import WordMemo, content_terms, count_shared
 
 DEFAULT_BUDGET = 4000
 MIN_BUDGET = 200

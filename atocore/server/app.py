@@ -37,22 +37,6 @@ def _project(value: Optional[str], field: str = "project") -> Optional[str]:
     return None if value is None else check_slug(value, field)
 
 
-class _DeferredIndex:
-    """A retriever view for writers: searches as usual, but ``update()`` wakes the watcher
-    instead of indexing inside the request."""
-
-    def __init__(self, service: Service):
-        self._service = service
-
-    def search(self, *args: Any, **kwargs: Any) -> Any:
-        r = self._service.ready_retriever()
-        return r.search(*args, **kwargs) if r is not None else []
-
-    def update(self) -> dict:
-        self._service.poke()
-        return {"deferred": True}
-
-
 def create_app(store_path: str, token: str | None = None, watch_interval: float = 0.2,
                max_body: int = DEFAULT_MAX_BODY, start_watcher: bool = True, hold_lock: bool = True) -> FastAPI:
     """The AtoCore service for the store at ``store_path``; writes need ``token`` if one is set."""
@@ -164,7 +148,8 @@ def create_app(store_path: str, token: str | None = None, watch_interval: float 
                                                                  "project?, id?, created?, meta?")) -> JSON:
         from ..capture.record import record_interaction
 
-        inter, created = record_interaction(service.store, dict(body), _DeferredIndex(service))
+        # The retriever is only searched (project inference); the watcher indexes the new commit.
+        inter, created = record_interaction(service.store, dict(body), service.ready_retriever())
         service.poke()
         return JSON({"id": inter.id, "created": created, "project": inter.project, "session_id": inter.session_id},
                     status_code=201 if created else 200)
@@ -198,10 +183,10 @@ def create_app(store_path: str, token: str | None = None, watch_interval: float 
     def refresh(req: RefreshRequest = Body(RefreshRequest())) -> JSON:
         from ..projects.refresh import refresh as do_refresh
 
-        retriever = service.retriever_or_none()
-        reports = do_refresh(service.store, _project(req.project), retriever=retriever, wait=req.wait,
-                             update_index=retriever is not None)
-        service.poke()
+        reports = do_refresh(service.store, _project(req.project), wait=req.wait)
+        index = service.follow_main()  # the watcher brings the index to the new main; wait for it
+        for r in reports:
+            r.index = index
         return JSON([r.to_dict() for r in reports])
 
     # ------------------------------------------------------------------ memories and state
@@ -291,7 +276,7 @@ def create_app(store_path: str, token: str | None = None, watch_interval: float 
     def admin_restore(req: RestoreRequest) -> JSON:
         from ..backup import restore
 
-        report = restore(service.store, req.rev, dry_run=req.dry_run, reindex_after=False)
+        report = restore(service.store, req.rev, dry_run=req.dry_run)
         service.poke()  # the watcher re-indexes in the background; requests keep being served
         return JSON(report)
 
