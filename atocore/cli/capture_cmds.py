@@ -143,7 +143,7 @@ def redact(ctx: click.Context, pattern: str | None, literal: str | None, all_rem
 
         sys.stdout.write(redact_text(sys.stdin.read()))
         return
-    from ..store.purge import purge_history
+    from .follow import purge_history  # purge, then rebuild the index (it holds the secret too)
 
     state = ctx.obj
     report = purge_history(state.store, pattern=pattern, literal=literal, dry_run=dry_run,

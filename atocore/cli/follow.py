@@ -2,8 +2,9 @@
 
 Writers only write (``projects.refresh``, ``backup.restore``, ``backup.recover``, capture);
 the index follows main. In the service its watcher does that; a CLI command that wrote calls
-one of these, so ``atocore refresh``, ``atocore restore`` and ``atocore init --from`` still
-leave the index at main when they return (DESIGN: "stage ... and re-index", "indexes rebuilt").
+one of these, so ``atocore refresh``, ``atocore restore``, ``atocore init --from`` and
+``atocore redact --history`` still leave the index at main when they return (DESIGN: "stage ...
+and re-index", "indexes rebuilt").
 Each function is the writer followed by the index step, with the writer's signature.
 """
 
@@ -71,3 +72,20 @@ def init_from(url: str, path, rebuild_index: bool = True, verify: bool = True):
         store.history.update()
         store.recovery["history_seconds"] = round(time.perf_counter() - t1, 3)
     return store
+
+
+def purge_history(store, **kw: Any) -> dict:
+    """``atocore redact --history``: purge the secret from history, then *rebuild* the index (an
+    update would keep what the old index holds: the secret itself)."""
+    from ..retrieval import open_retriever
+    from ..store.purge import purge_history as purge
+
+    report = purge(store, **kw)
+    if report["dry_run"] or not report["refs"]:
+        return report
+    try:
+        info = open_retriever(store).rebuild()
+        report["index"] = {"commit": info.get("commit"), "rebuilt": True}
+    except Exception as exc:  # noqa: BLE001 - the purge itself is done; say what is left to do
+        report["index"] = {"rebuilt": False, "error": f"{type(exc).__name__}: {exc}; run 'atocore index rebuild'"}
+    return report
