@@ -258,7 +258,7 @@ def own_docs() -> Path | None:
 
 def prepare_default_store(path: Path, echo=click.echo):
     """Create the store if needed, register AtoCore's docs as project ``atocore`` and refresh it."""
-    from ..projects.refresh import refresh as do_refresh
+    from .follow import refresh as do_refresh  # stage, then bring the index to main before serving
     from ..projects.registry import projects, register_project
     from ..store import init_store
 
