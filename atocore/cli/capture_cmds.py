@@ -39,6 +39,12 @@ class IntegrationGroup(click.Group):
         load_plugin_commands()
         return super().get_command(ctx, name)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+            raise click.UsageError(f"{args[0]!r} is not an assistant AtoCore knows (installed: "
+                                   f"{', '.join(self.list_commands(ctx))})", ctx)
+        return super().resolve_command(ctx, args)
+
 
 @click.group(cls=IntegrationGroup)
 def install() -> None:
