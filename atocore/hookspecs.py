@@ -1,9 +1,9 @@
 """Hook specifications: the extension points of AtoCore.
 
-Plugins (built-in ones under ``plugins/`` and third-party ones alike) are packages that
-declare an entry point in the ``atocore`` group and implement some of these hooks with
-``@atocore.hookimpl``. The ``register`` argument style follows llm's plugins: a plugin calls
-``register(thing)`` once per thing it provides.
+Plugins are modules that implement some of these hooks with ``@atocore.hookimpl``. The
+built-in ones (:mod:`atocore.default_plugins`) are always registered; third-party ones declare
+an entry point in the ``atocore`` group. The ``register`` argument style follows llm's
+plugins: a plugin calls ``register(thing)`` once per thing it provides.
 """
 
 from __future__ import annotations
@@ -38,4 +38,16 @@ def register_extractors(register):
 
     ``Extractor`` lives in :mod:`atocore.capture.extract`; it proposes candidate memories
     from a captured interaction.
+    """
+
+
+@hookspec
+def register_commands(cli, install, uninstall):
+    """Add command-line pieces (click), like llm's ``register_commands``.
+
+    ``cli`` is the ``atocore`` group (new top-level commands); ``install`` and ``uninstall``
+    are the groups behind ``atocore install NAME`` / ``atocore uninstall NAME``, where an
+    assistant's plugin adds the subcommand that wires AtoCore into that assistant:
+    ``@install.command(name="my-assistant")``. An implementation takes only the arguments it
+    needs.
     """

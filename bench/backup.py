@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("ATOCORE_EMBED_MODEL", str(ROOT.parent / "shared" / "models" / "m2v-minilm-l6-256"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from atocore.backup import init_from, push  # noqa: E402
+from atocore.backup import push  # noqa: E402
+from atocore.cli.follow import init_from  # noqa: E402  (recover, then rebuild the indexes)
 from atocore.ids import new_ulid  # noqa: E402
 from atocore.memories import add_memory  # noqa: E402
 from atocore.records import Memory  # noqa: E402

@@ -84,7 +84,7 @@ def build_store(base: Path, chunks: int) -> tuple[Path, list[str]]:
             propose_state(store, pid, f"key-{k}", f"{pid} fact {k}: " + " ".join(rng.sample(vocab, 12)),
                           category=["summary", "status", "focus", "decision", "constraint", "fact"][k], approve=True)
     t1 = time.perf_counter()
-    refresh(store, None, update_index=False)
+    refresh(store, None)
     t2 = time.perf_counter()
     info = open_retriever(store).update()
     t3 = time.perf_counter()

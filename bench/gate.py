@@ -85,7 +85,7 @@ def main() -> None:
     register_project(store, "everything", ["/"], approve=True)
     t0 = time.perf_counter()
     try:
-        refresh(store, "everything", update_index=False)
+        refresh(store, "everything")
         print("refresh of / was NOT refused")
     except ValidationError as exc:
         print(f"refresh of /: refused in {(time.perf_counter() - t0) * 1000:.0f} ms ({str(exc)[:80]}...)")

@@ -92,7 +92,7 @@ def main() -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         sys.path.insert(0, str(ROOT))
-        from atocore.capture.hook import post_json
+        from atocore.capture.client import post_json
 
         deadline = time.monotonic() + 60
         while True:

@@ -104,7 +104,7 @@ def churn(root: Path, pid: str, files: int, rng: random.Random, day: int) -> Non
 
 
 def build(base: Path, scale: float, seed: int = 14) -> dict:
-    from atocore.backup.snapshots import prune_snapshots, snapshot
+    from atocore.store.snapshots import prune_snapshots, snapshot
     from atocore.projects import get_project, register_project
     from atocore.projects.refresh import stage_project
 
@@ -451,7 +451,8 @@ def measure_size(store_path: Path, work: Path) -> None:
 
 
 def measure_backup(store_path: Path, work: Path) -> None:
-    from atocore.backup import init_from, push
+    from atocore.backup import push
+    from atocore.cli.follow import init_from  # recover, then rebuild the indexes
 
     store = Store(store_path)
     remote = work / "laptop.git"

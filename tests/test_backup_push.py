@@ -182,7 +182,7 @@ def test_new_object_finder_matches_dulwich(store, round_):
         store.commit({f"sources/p/d{i % 2}/f{i}.md": f"# {i}\n".encode()}, f"file {i}")
     store.commit({"sources/x/y/z.md": b"deep\n"}, "Review", ref=b"refs/heads/review/old", parents=[start])
     snapshot(store, "tag")
-    restore(store, start, reindex_after=False)
+    restore(store, start)
     wants = list(local_refs(store).values())
     for haves in ([], list(base.values()), [start.encode()]):
         ours = set(new_objects(objs, wants, haves))

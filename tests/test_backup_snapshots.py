@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import yaml
 
 from atocore.backup import list_snapshots, prune_snapshots, snapshot
-from atocore.backup.snapshots import Snapshot, select_kept
+from atocore.store.snapshots import Snapshot, select_kept
 from atocore.memories import add_memory
 
 from .conftest import run_cli

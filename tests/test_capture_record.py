@@ -1,4 +1,4 @@
-"""record_interaction: validation, redaction before commit, idempotence, one commit, index update."""
+"""record_interaction: validation, redaction before commit, idempotence, one commit; the index follows."""
 
 from __future__ import annotations
 
@@ -139,6 +139,7 @@ def test_turn_is_searchable_after_the_index_update(store):
     inter, _ = record_interaction(store, turn(prompt="how do we anneal the borosilicate blank?",
                                               response="Anneal the borosilicate blank at 560 C for six hours."),
                                   retriever=retriever)
+    retriever.update()  # capture only commits; the index follows main (the watcher, `atocore index update`)
     hits = retriever.search("borosilicate blank anneal", k=5)
     assert any(inter.id in h.source for h in hits), [h.to_dict() for h in hits]
 

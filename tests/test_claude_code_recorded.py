@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from atocore_claude_code import context_request, parse_hook_payload, parse_transcript
-from atocore_claude_code.install import hook_entries
+from atocore.default_plugins.claude_code import context_request, parse_hook_payload, parse_transcript
+from atocore.default_plugins.claude_code.install import hook_entries
 from tests.conftest import REPO_ROOT, run_cli
 
 DATA = Path(__file__).parent / "data" / "claude-code-2.1.332"
-PLUGIN = REPO_ROOT / "plugins" / "atocore_claude_code"
+PLUGIN = REPO_ROOT / "atocore" / "default_plugins" / "claude_code"
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from atocore.capture.extract import iter_interactions, propose_candidates, rule_candidates
+from atocore.capture.extract import iter_interactions, propose_candidates
+from atocore.default_plugins.signals import rule_candidates
 from atocore.capture.record import record_interaction
 from atocore.memories import add_memory, list_memories
 from atocore.records import Interaction, parse_memory

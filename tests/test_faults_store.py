@@ -15,7 +15,8 @@ import yaml
 from atocore.backup import push
 from atocore.errors import StoreError, ValidationError
 from atocore.memories import add_memory, list_memories
-from atocore.projects import refresh, register_project
+from atocore.cli.follow import refresh  # stage, then bring the index to main: what `atocore refresh` runs
+from atocore.projects import register_project
 from atocore.retrieval import open_retriever
 from atocore.store import init_store, open_store
 from tests.conftest import run_cli

@@ -1,4 +1,4 @@
-"""Output formats are pluggy plugins: built-ins through the package's entry point, and a third party."""
+"""Output formats are pluggy plugins: built-ins always registered, third parties through an entry point."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def sample_build() -> ContextBuild:
     return b
 
 
-def test_builtin_formats_registered_through_entry_point():
+def test_builtin_formats_always_registered():
     formats = get_formats()
     assert {"markdown", "json", "xml"} <= set(formats)
     assert "formats" in plugin_names() or any("atocore_formats" in n for n in plugin_names())
@@ -98,3 +98,52 @@ def test_third_party_format_plugin_installs_through_an_entry_point(tmp_path, mon
         sys.modules.pop("atocore_shout", None)
         reset_plugin_manager()
     assert "shout" not in get_formats()
+
+
+@pytest.mark.parametrize("how", ["ATOCORE_DISABLE_PLUGINS", "no entry points (a checkout never installed)"])
+def test_builtins_survive_disabled_plugins_and_an_uninstalled_checkout(how, monkeypatch, tmp_path):
+    import importlib.metadata
+
+    from atocore.capture.extract import extractors
+    from atocore.capture.sources import source_names
+
+    monkeypatch.setenv("ATOCORE_HOME", str(tmp_path))
+    if how == "ATOCORE_DISABLE_PLUGINS":
+        monkeypatch.setenv("ATOCORE_DISABLE_PLUGINS", "1")
+    else:
+        monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: [])
+    reset_plugin_manager()
+    try:
+        assert {"markdown", "json", "xml"} <= set(get_formats())
+        assert source_names() == ["claude-code", "openclaw"]
+        assert "signals" in [e.name for e in extractors()]
+    finally:
+        monkeypatch.undo()
+        reset_plugin_manager()
+
+
+def test_a_plugin_that_raises_is_reported_by_name_and_the_others_still_load(tmp_path, monkeypatch, caplog):
+    site = tmp_path / "site"
+    pkg = site / "atocore_broken"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(textwrap.dedent("""
+        import atocore
+
+        @atocore.hookimpl
+        def register_output_formats(register):
+            raise RuntimeError("half-written plugin")
+    """))
+    dist = site / "atocore_broken-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: atocore-broken\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[atocore]\nbroken = atocore_broken\n")
+    monkeypatch.syspath_prepend(str(site))
+    reset_plugin_manager()
+    try:
+        with caplog.at_level("WARNING", logger="atocore.plugins"):
+            assert {"markdown", "json", "xml"} <= set(get_formats())
+        assert any("'broken'" in r.getMessage() and "half-written plugin" in r.getMessage() for r in caplog.records)
+    finally:
+        monkeypatch.undo()
+        sys.modules.pop("atocore_broken", None)
+        reset_plugin_manager()

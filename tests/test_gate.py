@@ -385,11 +385,11 @@ def test_restore_goes_through_the_gate(store):
 
     bad = branch(store, "x", [{(b"evil", b"run.sh"): (b"100644", blob(store, b"echo\n"))}])
     with pytest.raises(ValidationError, match="was never on main"):
-        restore(store, bad, reindex_after=False)
+        restore(store, bad)
     before = store.head()
     # content main had (its own history) restores fine
     store.commit({"sources/p/a.md": b"a\n"}, "Add a")
-    rep = restore(store, before, reindex_after=False)
+    rep = restore(store, before)
     assert rep["ok"] and store.read("sources/p/a.md") is None
 
 

@@ -93,7 +93,7 @@ def test_a_rev_off_the_first_parent_chain_is_walked(store):
 def test_survives_a_restore(store):
     _year_in_small(store)
     store.history.update()
-    restore(store, "main~6", reindex_after=False)
+    restore(store, "main~6")
     assert store.history.update() == "update"  # a restore is a new commit on main
     _check_all(store)
 

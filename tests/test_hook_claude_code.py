@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -56,6 +58,31 @@ def test_stop_writes_into_the_store_when_no_server_runs(tmp_path, store, hook_en
     assert turn["id"].startswith("cc-") and turn["created"].startswith("2026-08-01T09:")
     assert turn["meta"]["cwd"] == "/home/dev/p04" and turn["meta"]["event"] == "Stop"
     assert "server unreachable" in hook_log(hook_env)
+
+
+def test_store_option_reaches_the_hook_as_an_argument_not_the_environment(tmp_path, store, hook_env, monkeypatch):
+    """`atocore --store PATH hook ...` names the store for store-direct mode (no ATOCORE_STORE),
+    and the hook runtime takes it as an argument: the process environment is left alone."""
+    import io
+
+    from atocore.capture import hook
+
+    t = conversation(tmp_path)
+    env = {k: v for k, v in {**os.environ, **hook_env}.items() if k != "ATOCORE_STORE"}
+    data = json.dumps(t.payload("Stop", last_assistant_message="Regenerated the token.")).encode()
+    p = subprocess.run([sys.executable, "-m", "atocore", "--store", str(store.path), "hook", "claude-code"],
+                       input=data, capture_output=True, env=env, timeout=60)
+    assert p.returncode == 0 and p.stdout == b""
+    [turn] = store_turns(open_store(store.path))
+    assert turn["prompt"] == "why does the login test fail?"
+    other, _ = init_store(tmp_path / "other")
+    monkeypatch.delenv("ATOCORE_STORE", raising=False)
+    for key, value in hook_env.items():
+        monkeypatch.setenv(key, value)
+    payload = t.payload("Stop", last_assistant_message="Another reply.")
+    assert hook.run("claude-code", io.BytesIO(json.dumps(payload).encode()), io.StringIO(), store=str(other.path)) == 0
+    assert "ATOCORE_STORE" not in os.environ
+    assert [x["response"] for x in store_turns(open_store(other.path))][0].endswith("Another reply.")
 
 
 def test_stop_then_session_end_store_the_turn_once(tmp_path, store, hook_env):
@@ -360,13 +387,13 @@ def test_importing_the_transcript_after_live_capture_adds_only_missing_turns(tmp
 
 
 def test_the_spool_keeps_no_secret_in_meta_either(tmp_path, monkeypatch):
-    from atocore.capture import hook
+    from atocore.capture import spool
 
     monkeypatch.setenv("ATOCORE_HOME", str(tmp_path))
     key = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
-    hook.spool([{"source": "claude-code", "session_id": "s", "prompt": f"use {key}", "response": "ok",
+    spool.spool([{"source": "claude-code", "session_id": "s", "prompt": f"use {key}", "response": "ok",
                  "meta": {"cwd": "/w", "note": f"token {key}"}}], "claude-code")
-    text = Path(hook.spool_path("claude-code")).read_text()
+    text = Path(spool.spool_path("claude-code")).read_text()
     assert key not in text and json.loads(text)["meta"]["cwd"] == "/w"
 
 

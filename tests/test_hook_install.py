@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from atocore_claude_code import MAX_ADDITIONAL_CONTEXT, context_request, render_context, user_prompt_text
+from atocore.default_plugins.claude_code import MAX_ADDITIONAL_CONTEXT, context_request, render_context, user_prompt_text
 from tests.conftest import run_cli
 
-PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "atocore_claude_code" / "claude-plugin"
+PLUGIN = Path(__file__).resolve().parents[1] / "atocore" / "default_plugins" / "claude_code" / "claude-plugin"
 
 THEIRS = {
     "model": "opus",
@@ -139,3 +139,52 @@ def test_context_request_shape():
 ])
 def test_which_user_lines_are_prompts(entry, expected):
     assert user_prompt_text(copy.deepcopy(entry)) == expected
+
+
+def test_a_third_party_assistant_brings_its_own_install_and_commands(tmp_path):
+    """The register_commands hook: a plugin adds `atocore install NAME` / `uninstall NAME` and a
+    top-level command; the CLI names no assistant, and the built-ins are still there."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    site = tmp_path / "site"
+    pkg = site / "atocore_parrot"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(textwrap.dedent("""
+        import atocore
+
+        @atocore.hookimpl
+        def register_commands(cli, install, uninstall):
+            import click
+
+            @install.command("parrot")
+            @click.option("--loud", is_flag=True)
+            def install_parrot(loud):
+                click.echo("parrot installed" + (" LOUDLY" if loud else ""))
+
+            @uninstall.command("parrot")
+            def uninstall_parrot():
+                click.echo("parrot removed")
+
+            @cli.command("squawk")
+            def squawk():
+                click.echo("squawk!")
+    """))
+    dist = site / "atocore_parrot-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: atocore-parrot\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[atocore]\nparrot = atocore_parrot\n")
+    env = {**os.environ, "PYTHONPATH": str(site), "ATOCORE_HOME": str(tmp_path / "home")}
+
+    def cli(*args: str) -> str:
+        return subprocess.run([sys.executable, "-m", "atocore", *args], capture_output=True, text=True, env=env,
+                              check=True, timeout=60).stdout
+
+    assert cli("install", "parrot", "--loud") == "parrot installed LOUDLY\n"
+    assert cli("uninstall", "parrot") == "parrot removed\n"
+    assert cli("squawk") == "squawk!\n"
+    listed = cli("install", "--help")
+    assert "parrot" in listed and "claude-code" in listed and "openclaw" in listed
+    assert "squawk" in cli("--help")

@@ -82,16 +82,17 @@ def test_a_turn_refused_again_from_the_spool_is_kept_aside(tmp_path, hook_env):
     spool.parent.mkdir(parents=True)
     spool.write_text(json.dumps({"source": "claude-code", "session_id": "s-old", "prompt": "old turn",
                                  "response": "kept"}) + "\n")
-    from atocore.capture import hook
+    from atocore.capture.client import Deadline, HttpError
+    from atocore.capture.spool import flush_spool
 
     def send(turn):
-        raise hook.HttpError(422, b'{"error": "ValidationError"}')
+        raise HttpError(422, b'{"error": "ValidationError"}')
 
     import os
     old = os.environ.get("ATOCORE_HOME")
     os.environ["ATOCORE_HOME"] = str(home)
     try:
-        hook.flush_spool("claude-code", send, hook.Deadline(10))
+        flush_spool("claude-code", send, Deadline(10))
     finally:
         if old is None:
             os.environ.pop("ATOCORE_HOME", None)

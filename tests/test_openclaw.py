@@ -19,7 +19,7 @@ from atocore.store import init_store, open_store
 from tests.conftest import run_cli
 from tests.fixtures_capture import atocore_serve, store_turns, wait_for
 
-PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "atocore_openclaw" / "openclaw-plugin"
+PLUGIN = Path(__file__).resolve().parents[1] / "atocore" / "default_plugins" / "openclaw" / "openclaw-plugin"
 SESSION = "3b0e9d7c-1f2a-4b5c-8d9e-0f1a2b3c4d5e"
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from atocore.backup import init_from, push, status
+from atocore.backup import push, status
+from atocore.cli.follow import init_from  # recover, then rebuild the indexes: `atocore init --from`
 from atocore.errors import StoreError
 from atocore.memories import add_memory
 from atocore.store import open_store

@@ -8,7 +8,8 @@ import threading
 import pytest
 
 from atocore.errors import Busy
-from atocore.projects import refresh, register_project
+from atocore.cli.follow import refresh  # stage, then bring the index to main: what `atocore refresh` runs
+from atocore.projects import register_project
 from atocore.projects.refresh import MAX_FILE_BYTES, refresh_lock
 from atocore.retrieval import open_retriever
 from tests.conftest import run_cli
@@ -95,3 +96,28 @@ def test_refresh_cli_reports(store, p04):
     assert "3 added" in out and "skipped 1: 1 binary" in out and "bin.md: binary" in out
     out = run_cli("refresh", store=store).stdout
     assert "nothing changed, no commit" in out
+
+
+def test_writers_write_and_the_index_follows_main(store, p04):
+    """A refresh only commits; the index stays where it was until the CLI's step after its own
+    write (atocore.cli.follow) or the service's watcher brings it to main. No writer imports
+    retrieval, context, the server or the CLI."""
+    import subprocess
+    import sys
+
+    from atocore.projects.refresh import refresh as stage
+
+    r = open_retriever(store)
+    r.update()
+    before = r.status()["commit"]
+    [rep] = stage(store, "p04")
+    assert rep.commit and rep.index is None
+    assert r.status()["commit"] == before and r.status()["stale"]
+    [again] = refresh(store, "p04")  # the CLI's refresh: nothing new to stage, the index catches up
+    assert again.commit is None and again.index["commit"] == store.head() and not r.status()["stale"]
+    probe = ("import sys; import atocore.capture.record, atocore.projects.refresh, atocore.backup.restore, "
+             "atocore.backup.recover, atocore.store.purge, atocore.store.snapshots; "
+             "print(sorted(m for m in sys.modules if m.startswith(('atocore.retrieval', 'atocore.context', "
+             "'atocore.server', 'atocore.cli'))))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

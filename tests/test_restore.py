@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from atocore.backup import hold_service_lock, list_snapshots, restore, service_running
+from atocore.backup import hold_service_lock, list_snapshots, service_running
+from atocore.cli.follow import restore  # the restore, then the index brought to it: `atocore restore`
 from atocore.errors import Busy, NotFound
 from atocore.memories import add_memory
 

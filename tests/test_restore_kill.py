@@ -11,15 +11,17 @@ import textwrap
 
 import pytest
 
-from atocore.backup import list_snapshots, restore
+from atocore.backup import list_snapshots
+from atocore.cli.follow import restore  # the restore, then the index brought to it: `atocore restore`
 from atocore.memories import add_memory
 
 from .fixtures_backup import fsck
 
 RESTORE_WITH_PAUSE = textwrap.dedent("""
     import sys, time
-    import atocore.backup
+    import atocore.backup.restore, atocore.cli.follow
     mod = sys.modules["atocore.backup.restore"]
+    follow = sys.modules["atocore.cli.follow"]
     from atocore.store import open_store
     point = sys.argv[3]
 
@@ -42,8 +44,8 @@ RESTORE_WITH_PAUSE = textwrap.dedent("""
             return real_set(self, name, old, new, *a, **kw)
         DiskRefsContainer.set_if_equals = set_if_equals
     elif point == "before-reindex":
-        mod.reindex = lambda store: pause()
-    print(mod.restore(open_store(sys.argv[1]), sys.argv[2]))
+        follow.reindex = lambda store: pause()
+    print(follow.restore(open_store(sys.argv[1]), sys.argv[2]))
 """)
 
 

@@ -266,7 +266,7 @@ def test_missing_index_is_built_in_the_background(store, tmp_path):
 
     register_project(store, "p04", [write_tree(tmp_path / "o", OPTICS_DOCS)], approve=True)
     propose_state(store, "p04", "focus", "Interferometry by March", category="focus", approve=True)
-    refresh(store, "p04", update_index=False)  # staged, never indexed (like a fresh clone)
+    refresh(store, "p04")  # staged, never indexed (like a fresh clone)
     with serve_store(store) as s, s.client() as c:
         r = c.post("/context/build", json={"prompt": "interferometer", "project": "p04"})
         assert r.status_code == 200 and r.json()["items"][0]["kind"] == "state"

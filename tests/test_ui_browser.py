@@ -35,7 +35,8 @@ except ImportError:  # pragma: no cover - the test extra installs it
     pytest.skip("browser tests need selenium (pip install -e '.[test]')", allow_module_level=True)
 
 from atocore.api import propose_memory
-from atocore.projects import refresh, register_project
+from atocore.cli.follow import refresh  # stage, then bring the index to main: what `atocore refresh` runs
+from atocore.projects import register_project
 from atocore.retrieval import open_retriever
 from atocore.state import propose_state
 from atocore.store import init_store

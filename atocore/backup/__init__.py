@@ -3,18 +3,21 @@
     push(store, remote=None) -> report          # POST /admin/backup, `atocore backup push`
     status(store) -> dict                       # `atocore backup status`
     restore(store, rev, dry_run=False, author=None) -> report   # POST /admin/restore, `atocore restore`
-    snapshot(store, reason) -> tag              # before each refresh
+    snapshot(store, reason) -> tag              # atocore.store.snapshots; before each refresh
     list_snapshots(store), prune_snapshots(store)
     drill(store) -> report                      # `atocore drill`
     init_from(url, path) -> Store               # `atocore init PATH --from URL`
     hold_service_lock(store), service_running(store)   # see service_lock.py
+
+restore and init_from only write: the index follows main (the service's watcher, or the CLI's
+step after its own write in atocore/cli/follow.py).
 """
 
+from ..store.snapshots import list_snapshots, prune_snapshots, snapshot
 from .push import Diverged, VerifyFailed, push, verify_remote
 from .recover import init_from
 from .restore import restore
 from .service_lock import hold_service_lock, service_running
-from .snapshots import list_snapshots, prune_snapshots, snapshot
 from .status import status
 
 

@@ -36,7 +36,7 @@ from ..store.objects import object_id
 from ..store.repo import BACKUP_TAG_PREFIX, MAIN, REVIEW_PREFIX
 from .objects import new_objects
 from .remotes import Remote, resolve_remote, transport
-from .snapshots import snapshot
+from ..store.snapshots import snapshot
 from .state import load_state, now_iso, update_remote_state
 
 OUR_PREFIXES = (REVIEW_PREFIX, BACKUP_TAG_PREFIX)

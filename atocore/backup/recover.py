@@ -1,4 +1,8 @@
-"""Recovery: make a store from nothing but a backup remote (``atocore init PATH --from URL``)."""
+"""Recovery: make a store from nothing but a backup remote (``atocore init PATH --from URL``).
+
+A writer only: the indexes are rebuilt afterwards by the CLI's step after its own write
+(:mod:`atocore.cli.follow`) or by the service that opens the store.
+"""
 
 from __future__ import annotations
 
@@ -27,9 +31,9 @@ def _copy_objects(src: Path, dst: Path) -> None:
                     shutil.copy2(f, dst / sub.name / f.name)
 
 
-def init_from(url: str, path, rebuild_index: bool = True, verify: bool = True):
-    """Clone the backup at ``url`` (all branches and tags) into a new store at ``path``,
-    check every object reachable from them, and rebuild the indexes. Returns the ``Store``.
+def init_from(url: str, path, verify: bool = True):
+    """Clone the backup at ``url`` (all branches and tags) into a new store at ``path`` and
+    check every object reachable from them. Returns the ``Store``.
 
     ``path`` must be new or an empty directory; on failure nothing is left behind there.
     """
@@ -90,16 +94,4 @@ def init_from(url: str, path, rebuild_index: bool = True, verify: bool = True):
             for child in p.iterdir():
                 shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
         raise
-    if rebuild_index:  # the clone is complete: an index failure leaves a good store to re-index
-        try:
-            from ..retrieval import open_retriever
-        except ImportError:
-            store.recovery["index"] = "skipped: retrieval not available"
-        else:
-            t1 = time.perf_counter()
-            open_retriever(store).rebuild()
-            store.recovery["index_seconds"] = round(time.perf_counter() - t1, 3)
-        t1 = time.perf_counter()
-        store.history.update()  # the path history index too, so the first `memory history` is instant
-        store.recovery["history_seconds"] = round(time.perf_counter() - t1, 3)
     return store

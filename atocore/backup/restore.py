@@ -1,18 +1,17 @@
 """Restore: put main back to the content of an earlier revision as a *new* commit.
 
-History is kept (the restore is one more commit whose tree equals REV's tree), the state
-before the restore is tagged as a ``backup/...`` safety snapshot first, and the index is
-brought to the new main afterwards.
+History is kept (the restore is one more commit whose tree equals REV's tree) and the state
+before the restore is tagged as a ``backup/...`` safety snapshot first. A writer only: the index
+follows main afterwards (the service's watcher, or the CLI's step after its own write,
+:mod:`atocore.cli.follow`).
 """
 
 from __future__ import annotations
 
-import time
-
 from ..errors import Busy
 from ..store.repo import BACKUP_TAG_PREFIX, MAIN
 from .service_lock import service_running
-from .snapshots import snapshot
+from ..store.snapshots import snapshot
 
 
 def _changes(store, old: str | None, new: str) -> dict:
@@ -25,22 +24,6 @@ def _changes(store, old: str | None, new: str) -> dict:
         else:
             changed.append(ch.path)
     return {"added": sorted(added), "changed": sorted(changed), "removed": sorted(removed)}
-
-
-def reindex(store) -> dict:
-    """Bring the index to main; tolerate a missing or failing retrieval layer (reported)."""
-    try:
-        from ..retrieval import open_retriever
-    except ImportError as exc:
-        return {"ok": False, "skipped": True, "reason": f"retrieval not available: {exc}"}
-    t0 = time.perf_counter()
-    try:
-        info = open_retriever(store).update()
-    except Exception as exc:  # noqa: BLE001 - the restore itself is done; say the index lags
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}",
-                "hint": "run 'atocore index rebuild' (the service also re-indexes when main moves)"}
-    return {"ok": True, "seconds": round(time.perf_counter() - t0, 3),
-            "result": info if isinstance(info, dict) else None}
 
 
 def check_no_service(store) -> None:
@@ -82,7 +65,7 @@ def _gate(store, rev: str, target: str, head: str | None, target_tree: str) -> N
         raise ValidationError("rev", f"restoring {rev!r} is refused by the gate: " + "; ".join(problems[:20]))
 
 
-def restore(store, rev: str, dry_run: bool = False, author: str | None = None, reindex_after: bool = True) -> dict:
+def restore(store, rev: str, dry_run: bool = False, author: str | None = None) -> dict:
     """``atocore restore REV`` / ``POST /admin/restore``. Returns a report dict."""
     if not dry_run:
         check_no_service(store)
@@ -109,6 +92,4 @@ def restore(store, rev: str, dry_run: bool = False, author: str | None = None, r
                    f"{len(report['removed'])} removed.")
         sha = store.commit({}, message, author=author, base_tree=target_tree, allow_empty=True)
         report.update(commit=sha, after=sha, snapshot=tag)
-    if reindex_after:
-        report["index"] = reindex(store)
     return report

@@ -3,6 +3,8 @@
 This is what ``POST /interactions``, ``atocore hook ...`` (store-direct mode) and
 ``atocore import ...`` call. A turn lands as one JSON line in
 ``interactions/YYYY/MM/<session>.jsonl``, in one commit made under the store's writer lock.
+A writer only: it may *search* (read-only) to infer the project, and the index follows main
+afterwards (the service's watcher, or ``atocore index update``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from ..config import load_config
 from ..errors import ValidationError
 from ..ids import check_capture_id
+from ..projects.infer import infer_project
 from ..records import Interaction, interaction_from_dict, interaction_path, parse_interactions
 from .redact import redact, redact_value
 
@@ -120,10 +123,6 @@ def prepare_interaction(data: dict[str, Any], extra_patterns: list[str] | tuple[
 def _infer_project(store, inter: Interaction, retriever) -> str | None:
     cwd = inter.meta.get("cwd") if isinstance(inter.meta, dict) else None
     try:
-        from ..projects.infer import infer_project  # the context engineer's module; optional
-    except ImportError:
-        return None
-    try:
         project, _confidence, _ = infer_project(store, inter.prompt, cwd=cwd if isinstance(cwd, str) else None,
                                                retriever=retriever)
     except Exception as exc:  # inference is a nicety; never lose the turn over it
@@ -137,9 +136,9 @@ def record_interaction(store, data: dict[str, Any], retriever=None) -> tuple[Int
 
     ``created`` is False when a turn with the same id is already stored in that session
     (then nothing is written and the stored record is returned). Secrets in prompt, response
-    and meta are redacted before the commit. With a ``retriever``, the index is brought up to
-    date afterwards; with ``capture.extract: true`` in the store config, candidate memories
-    are proposed for review.
+    and meta are redacted before the commit. A ``retriever`` is only searched (read-only), to
+    infer the project of a turn that names none; the index is not touched. With
+    ``capture.extract: true`` in the store config, candidate memories are proposed for review.
     """
     cfg = load_config(store)
     inter = prepare_interaction(data, cfg.redact_patterns)
@@ -163,11 +162,6 @@ def record_interaction(store, data: dict[str, Any], retriever=None) -> tuple[Int
             f"Session {inter.session_id}{where}; secrets redacted before commit.",
         )
 
-    if retriever is not None:
-        try:
-            retriever.update()
-        except Exception as exc:  # the turn is committed; the index catches up on the next update
-            log.warning("index update after capturing %s failed: %s", inter.id, exc)
     if cfg.extract:
         try:
             from .extract import propose_candidates

@@ -49,21 +49,20 @@ COMMANDS: dict[str, str] = {
 
 
 class LazyGroup(click.Group):
+    """Built-in commands import their module only when run; plugins' commands (hook
+    ``register_commands``) are loaded only when a name is not a built-in one, or for --help."""
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        _plugin_commands()
+        return sorted(set(COMMANDS) | set(self.commands))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         target = COMMANDS.get(name)
         if target is None:
-            return None
+            _plugin_commands()
+            return self.commands.get(name)
         module, attr = target.split(":")
-        try:
-            mod = importlib.import_module(f"atocore.cli.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"atocore.cli.{module}":
-                return None  # not built yet
-            raise
-        return getattr(mod, attr, None)
+        return getattr(importlib.import_module(f"atocore.cli.{module}"), attr)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -137,6 +136,12 @@ class CliState:
 
 
 pass_state = click.make_pass_decorator(CliState)
+
+
+def _plugin_commands() -> None:
+    from .capture_cmds import load_plugin_commands
+
+    load_plugin_commands()
 
 
 def echo_json(data: Any) -> None:

@@ -138,7 +138,7 @@ def prune_cmd(state, dry_run: bool) -> None:
 @pass_state
 def restore(state, rev: str, dry_run: bool, as_json: bool) -> None:
     """Make main's content equal REV's, as a new commit (history kept), then re-index."""
-    from ..backup import restore as do_restore
+    from .follow import restore as do_restore  # the restore commit, then the index brought to it
 
     report = do_restore(state.store, rev, dry_run=dry_run)
     if as_json:

@@ -1,4 +1,4 @@
-"""Capture commands: hook, install, uninstall, import, extract.
+"""Capture commands: hook, install, uninstall, import, extract, redact.
 
 ``atocore hook`` runs on every assistant prompt, so this module imports only click at the
 top; everything else is imported inside the command that needs it.
@@ -9,8 +9,6 @@ from __future__ import annotations
 import click
 
 from . import echo_json, pass_state
-
-INTEGRATIONS = ("claude-code", "openclaw")
 
 
 @click.command()
@@ -23,112 +21,53 @@ def hook(ctx: click.Context, source: str) -> None:
     recorded through $ATOCORE_URL (or straight into $ATOCORE_STORE when no server answers).
     Always exits 0 and prints nothing when anything goes wrong; see ~/.atocore/logs/hook.log.
     """
-    import os
-
     from ..capture.hook import run
 
-    store_path = getattr(ctx.obj, "store_path", None)
-    if store_path and not os.environ.get("ATOCORE_STORE"):
-        os.environ["ATOCORE_STORE"] = store_path  # --store: used when the server is unreachable
-    ctx.exit(run(source))
+    # --store (or $ATOCORE_STORE): where turns go when the server is unreachable
+    ctx.exit(run(source, store=getattr(ctx.obj, "store_path", None)))
 
 
-def _edit_settings(edit, project_dir: str | None, user: bool, local: bool, **kw) -> dict:
-    """``edit(path, **kw)`` (the plugin's install or uninstall) on the settings file the flags name."""
-    if project_dir and user:
-        raise click.UsageError("choose one of --project DIR and --user")
-    from atocore_claude_code.install import settings_path
+class IntegrationGroup(click.Group):
+    """``atocore install NAME`` / ``atocore uninstall NAME``: each assistant's plugin adds its own
+    subcommand through the ``register_commands`` hook (see atocore/hookspecs.py)."""
 
-    try:
-        return edit(settings_path(project_dir, user=user or not project_dir, local=local), **kw)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        load_plugin_commands()
+        return super().list_commands(ctx)
 
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        load_plugin_commands()
+        return super().get_command(ctx, name)
 
-def _claude_code_dir():
-    """The Claude Code plugin marketplace (``.claude-plugin/marketplace.json``) shipped with AtoCore."""
-    from pathlib import Path
-
-    import atocore_claude_code
-
-    return Path(atocore_claude_code.__file__).resolve().parent
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+            raise click.UsageError(f"{args[0]!r} is not an assistant AtoCore knows (installed: "
+                                   f"{', '.join(self.list_commands(ctx))})", ctx)
+        return super().resolve_command(ctx, args)
 
 
-def _openclaw_dir():
-    from pathlib import Path
-
-    import atocore_openclaw
-
-    return Path(atocore_openclaw.__file__).resolve().parent / "openclaw-plugin"
+@click.group(cls=IntegrationGroup)
+def install() -> None:
+    """Wire AtoCore into an assistant: `atocore install claude-code --user`, `atocore install openclaw`."""
 
 
-@click.command()
-@click.argument("integration", type=click.Choice(INTEGRATIONS))
-@click.option("--project", "project_dir", type=click.Path(file_okay=False),
-              help="Install into DIR/.claude/settings.json (shared with the project).")
-@click.option("--local", is_flag=True, help="With --project: use .claude/settings.local.json (not shared).")
-@click.option("--user", is_flag=True, help="Install into ~/.claude/settings.json ($CLAUDE_CONFIG_DIR honoured). Default.")
-@click.option("--url", help="Server URL written into the hook commands (else $ATOCORE_URL at run time).")
-@click.option("--command", "command", help="The hook command (default: this installation's `atocore hook claude-code`).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
-@click.option("--print-dir", is_flag=True,
-              help="Only print the folder to give the assistant: Claude Code's plugin marketplace, "
-                   "or OpenClaw's plugin folder.")
-def install(integration: str, project_dir: str | None, local: bool, user: bool, url: str | None,
-            command: str | None, as_json: bool, print_dir: bool) -> None:
-    """Install an integration: merge Claude Code hooks, or show how to add the OpenClaw plugin."""
-    if integration == "openclaw":
-        folder = _openclaw_dir()
-        if print_dir:
-            click.echo(str(folder))
-            return
-        report = {"plugin_dir": str(folder), "steps": [
-            f'openclaw plugins install "{folder}" --force --accept-capabilities',
-            'openclaw config set plugins.entries.atocore "{\\"config\\": {\\"url\\": \\"$ATOCORE_URL\\"}, '
-            '\\"hooks\\": {\\"allowConversationAccess\\": true}}" --strict-json --merge',
-            "import earlier sessions: atocore import openclaw ~/.openclaw/agents/main/agent/openclaw-agent.sqlite",
-        ]}
-        if as_json:
-            echo_json(report)
-        else:
-            click.echo(f"OpenClaw plugin folder: {folder}")
-            for step in report["steps"]:
-                click.echo(f"  - {step}")
-        return
-    from atocore_claude_code.install import install as do_install
-
-    if print_dir:
-        click.echo(str(_claude_code_dir()))
-        return
-    # A project's .claude/settings.json is committed: keep this machine's paths out of it.
-    shared = bool(project_dir) and not local and not user
-    report = _edit_settings(do_install, project_dir, user, local, command=command, url=url, shared=shared)
-    if as_json:
-        echo_json(report)
-    else:
-        click.echo(f"Installed AtoCore hooks ({', '.join(report['events'])}) in {report['settings']}")
-        click.echo("Claude Code reads ATOCORE_URL / ATOCORE_TOKEN from its environment; problems are logged "
-                   "to ~/.atocore/logs/hook.log.")
+@click.group(cls=IntegrationGroup)
+def uninstall() -> None:
+    """Take AtoCore out of an assistant again (only what `atocore install` added)."""
 
 
-@click.command()
-@click.argument("integration", type=click.Choice(INTEGRATIONS))
-@click.option("--project", "project_dir", type=click.Path(file_okay=False))
-@click.option("--local", is_flag=True)
-@click.option("--user", is_flag=True)
-@click.option("--json", "as_json", is_flag=True)
-def uninstall(integration: str, project_dir: str | None, local: bool, user: bool, as_json: bool) -> None:
-    """Remove AtoCore's hooks (only ours) from a Claude Code settings file."""
-    if integration == "openclaw":
-        click.echo("Remove it with: openclaw plugins uninstall atocore (and drop plugins.entries.atocore).")
-        return
-    from atocore_claude_code.install import uninstall as do_uninstall
+def load_plugin_commands() -> None:
+    """Let every plugin add its commands (once per plugin manager)."""
+    from .. import cli as top
+    from ..plugins import call_each, get_plugin_manager
 
-    report = _edit_settings(do_uninstall, project_dir, user, local)
-    if as_json:
-        echo_json(report)
-    else:
-        click.echo(f"Removed {report['removed']} AtoCore hook(s) from {report['settings']}")
+    pm = get_plugin_manager()
+    if _loaded_for[0] is not pm:
+        _loaded_for[0] = pm
+        call_each(pm, "register_commands", cli=top.cli, install=install, uninstall=uninstall)
+
+
+_loaded_for: list = [None]
 
 
 @click.command("import")
@@ -210,7 +149,7 @@ def redact(ctx: click.Context, pattern: str | None, literal: str | None, all_rem
 
         sys.stdout.write(redact_text(sys.stdin.read()))
         return
-    from ..store.purge import purge_history
+    from .follow import purge_history  # purge, then rebuild the index (it holds the secret too)
 
     state = ctx.obj
     report = purge_history(state.store, pattern=pattern, literal=literal, dry_run=dry_run,

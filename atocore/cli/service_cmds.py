@@ -154,7 +154,7 @@ def _print_report(r) -> None:
 @pass_state
 def refresh(state, project_id, wait, no_index, as_json):
     """Stage the project's sources (all projects without ID) and re-index."""
-    from ..projects.refresh import refresh as do_refresh
+    from .follow import refresh as do_refresh  # stage, then bring the index to main
 
     reports = do_refresh(state.store, project_id, wait=wait, update_index=not no_index)
     if as_json:
@@ -257,7 +257,7 @@ def own_docs() -> Path | None:
 
 def prepare_default_store(path: Path, echo=click.echo):
     """Create the store if needed, register AtoCore's docs as project ``atocore`` and refresh it."""
-    from ..projects.refresh import refresh as do_refresh
+    from .follow import refresh as do_refresh  # stage, then bring the index to main before serving
     from ..projects.registry import projects, register_project
     from ..store import init_store
 

@@ -41,7 +41,7 @@ def init(path: str, from_url: str | None, author: str | None) -> None:
     store is cloned from a backup instead.
     """
     if from_url:
-        from ..backup.recover import init_from  # written by the backup area; imported only when used
+        from .follow import init_from  # recover, then rebuild the indexes
 
         store = init_from(from_url, path)
         click.echo(f"Recovered store at {store.path} from {from_url} (main {(store.head() or '-')[:12]})")
@@ -124,12 +124,10 @@ def store_summary(store) -> dict:
     }
 
 
-def index_summary(store) -> dict | None:
-    """The retrieval index's status, or None when the retrieval area is not installed."""
-    try:
-        from ..retrieval import open_retriever
-    except ImportError:
-        return None
+def index_summary(store) -> dict:
+    """The retrieval index's status (or why it is unavailable)."""
+    from ..retrieval import open_retriever
+
     try:
         return open_retriever(store).status()
     except Exception as exc:  # the index is derived data: report, never fail `status` over it
@@ -171,7 +169,7 @@ def status(state: CliState, as_json: bool, no_index: bool) -> None:
         click.echo(f"  {r['id']}  {r['kind']:<8} {_short(r['title'], 60)}{flag}")
     idx = out["index"]
     if idx is None:
-        click.echo("index:    (retrieval not available)" if not no_index else "index:    (skipped)")
+        click.echo("index:    (skipped)")
     elif "unavailable" in idx:
         click.echo(f"index:    unavailable: {idx['unavailable']}")
     else:

@@ -42,7 +42,7 @@ from ..store import Store
 from ..store.head import main_head
 from .formats import DEFAULT_FORMAT, get_format
 from .model import ContextBuild, ContextItem
-from .terms import WordMemo, content_terms, count_shared
+from ..text import WordMemo, content_terms, count_shared
 
 if TYPE_CHECKING:
     from ..retrieval.hits import Hit

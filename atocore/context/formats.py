@@ -1,7 +1,7 @@
 """Output formats: how a context build becomes text for the assistant.
 
 Formats are plugins (hook ``register_output_formats``); the built-in ones live in
-``plugins/atocore_formats`` and register through the same entry point a third party would use.
+:mod:`atocore.default_plugins.formats`, always registered with the same ``pm.register`` call.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from typing import Any, Iterable
 
 from ..store import Store
 from ..store.head import main_head
+from ..text import content_terms, shares_terms, term_pattern
 from .registry import projects
 
 CWD_SCORE = 0.9
@@ -102,8 +103,6 @@ def retrieval_evidence(hits: Iterable[Any], known: set[str], prompt: str = "") -
     Only hits sharing a content word with the prompt count: fused scores are relative to the
     best hit, so vector-only neighbours of a meaningless prompt would otherwise "vote".
     """
-    from ..context.terms import content_terms, shares_terms, term_pattern
-
     terms = content_terms(prompt) if prompt else None
     pattern = term_pattern(terms) if terms else None
     mass: dict[str, float] = {}

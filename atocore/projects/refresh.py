@@ -1,4 +1,7 @@
-"""Refresh: stage a project's text sources into ``sources/<project>/`` as one commit, then re-index.
+"""Refresh: stage a project's text sources into ``sources/<project>/`` as one commit.
+
+A writer only: the index follows main afterwards (the service's watcher, or the CLI's step after
+its own write, :mod:`atocore.cli.follow`), so ``RefreshReport.index`` is filled in by them.
 
 Only changed files are read into the commit: each file's git blob id is computed from disk and
 compared with the tree on main, so an unchanged project costs one directory walk and no commit.
@@ -27,6 +30,7 @@ from ..store import Store
 from ..store.lock import try_lock
 from ..store.objects import object_id
 from ..store.paths import printable, reserved_segment
+from ..store.snapshots import snapshot
 from .globs import matches
 from .registry import get_project, projects
 
@@ -286,10 +290,6 @@ def stage_project(store: Store, proj: Project, author: str | None = None,
 def _snapshot(store: Store, reason: str) -> None:
     """A backup/<timestamp> tag of main before it changes (the backup area's retention prunes them)."""
     try:
-        from ..backup.snapshots import snapshot
-    except ImportError:
-        return
-    try:
         snapshot(store, reason)
     except Exception as exc:  # a missing tag must never stop a refresh
         log.warning("snapshot before refresh failed: %s", exc)
@@ -319,9 +319,9 @@ class refresh_lock:
             self.fd = None
 
 
-def refresh(store: Store, project_id: str | None = None, retriever=None, author: str | None = None,
-            wait: float = 0.0, update_index: bool = True, max_bytes: int = MAX_FILE_BYTES) -> list[RefreshReport]:
-    """Refresh one project (or every registered one), then bring the index to main."""
+def refresh(store: Store, project_id: str | None = None, author: str | None = None,
+            wait: float = 0.0, max_bytes: int = MAX_FILE_BYTES) -> list[RefreshReport]:
+    """Refresh one project (or every registered one): at most one commit per project."""
     started = time.perf_counter()
     with refresh_lock(store, wait):
         if project_id is not None:
@@ -331,15 +331,7 @@ def refresh(store: Store, project_id: str | None = None, retriever=None, author:
             if not targets:
                 raise ValidationError("project", "no project is registered yet; 'atocore project register ID --source DIR'")
         reports = [stage_project(store, p, author, max_bytes) for p in targets]
-        index = None
-        if update_index:
-            if retriever is None:
-                from ..retrieval import open_retriever
-
-                retriever = open_retriever(store)
-            index = retriever.update()
     elapsed = time.perf_counter() - started
     for r in reports:
-        r.index = index
         r.seconds = elapsed
     return reports

@@ -22,19 +22,19 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
+from ..text import QUERY_STOP_WORDS, words
+
 # a run of word characters and in-identifier separators; separators at either end are stripped
 _RUN = re.compile(r"[\w][\w.:/\-]*[\w]|\w+")
 _SEP = re.compile(r"[.:/\-]")
 _CAMEL = re.compile(r"[a-z0-9][A-Z]")
-_WORD = re.compile(r"\w+", re.UNICODE)
 MAX_IDENTS = 2000  # per chunk: a generated file of identifiers must not blow up the index
 MAX_QUERY_TERMS = 64  # a whole pasted prompt must not turn into a thousand-term BM25 query
 
-# Function words carry next to no BM25 weight but have the longest posting lists: dropping them
-# from the *query* (the index keeps them) makes BM25 about four times faster at 100k chunks.
-STOPWORDS = frozenset("""a an and are as at be been but by can could did do does for from had has have how i if in
-into is it its me my of on or our should so such than that the their them then there these they this to
-us was we were what when where which who whom why will with would you your""".split())
+# Function words (atocore.text, shared with projects and context) carry next to no BM25 weight but
+# have the longest posting lists: dropping them from the *query* (the index keeps them) makes BM25
+# about four times faster at 100k chunks.
+STOPWORDS = QUERY_STOP_WORDS
 
 
 def _is_compound(tok: str) -> bool:
@@ -72,9 +72,9 @@ def path_fields(source: str) -> tuple[str, list[str]]:
 def query_words(query: str) -> str:
     """The query as plain lower-case words: no query-language operators, never a parse error;
     stop words are dropped unless nothing else is left; repeated words once; at most 64 words."""
-    words = list(dict.fromkeys(_WORD.findall(query.lower())))
-    kept = [w for w in words if w not in STOPWORDS]
-    return " ".join((kept or words)[:MAX_QUERY_TERMS])
+    unique = list(dict.fromkeys(words(query)))
+    kept = [w for w in unique if w not in STOPWORDS]
+    return " ".join((kept or unique)[:MAX_QUERY_TERMS])
 
 
 def query_identifiers(query: str) -> list[str]:

@@ -59,6 +59,9 @@ class Service:
         # the query layer over this service: its retriever, its readiness, its kept builds, its token
         self.api = Api(self.store, self.retriever_or_none, index_ready=lambda: self.index_ready,
                        keep_build=self.remember_build, token=self.token)
+        self._indexed = threading.Condition()  # notified each time the watcher has handled a head
+        self._indexed_head: str | None = None
+        self._failed_head: str | None = None
 
     # ------------------------------------------------------------------ retriever
 
@@ -172,9 +175,15 @@ class Service:
                             _freeze(collect=False)  # a rebuilt index is long-lived too
                     self._update_history(head)
                     seen = head
+                    with self._indexed:  # follow_main() waits on this
+                        self._indexed_head = head
+                        self._indexed.notify_all()
             except Exception as exc:  # never let the watcher die; report on /health and retry
                 self.last_update_error = f"{type(exc).__name__}: {exc}"
                 log.exception("index update failed")
+                with self._indexed:  # a follow_main() waiting for this head: it failed (see /health)
+                    self._failed_head = self.head
+                    self._indexed.notify_all()
                 self._stop.wait(2.0)
             self._wake.wait(self.watch_interval)
             self._wake.clear()
@@ -214,15 +223,20 @@ class Service:
             self._flush_build()
             self._stop.wait(0.05)  # at most ~20 writes a second under load
 
-    def wait_indexed(self, timeout: float = 30.0) -> bool:
-        """Block until the index reflects main (tests and the CLI use this)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.indexed_commit() == self.store.head():
-                return True
-            self.poke()
-            time.sleep(0.02)
-        return False
+    def follow_main(self, timeout: float = 120.0) -> dict[str, Any] | None:
+        """After a write through the service that the caller wants searchable at once (a refresh):
+        wake the watcher and wait until it has brought the index to main. Returns the watcher's
+        last update, or None when there is no index (or it did not catch up in ``timeout``)."""
+        if self.retriever_or_none() is None:
+            return None
+        head = self.refresh_head()
+        if self._thread is None or not self._thread.is_alive():
+            return None  # no watcher (not started): the index catches up when one runs
+        with self._indexed:
+            self._wake.set()
+            self._indexed.wait_for(lambda: head in (self._indexed_head, self._failed_head) or self._stop.is_set(),
+                                   timeout)
+        return self.last_update if self._indexed_head == head else None
 
     # ------------------------------------------------------------------ health
 

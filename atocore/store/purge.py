@@ -199,13 +199,7 @@ def purge_history(store, pattern: str | None = None, literal: str | None = None,
                          + (f"main was {main_move['old']}, rewritten as {main_move['new']}\n" if main_move else ""),
                      allow_empty=True)
     report["pruned"] = prune_unreachable(str(store.path))
-    try:
-        from ..retrieval import open_retriever
-
-        info = open_retriever(store).rebuild()
-        report["index"] = {"commit": info.get("commit"), "rebuilt": True}
-    except Exception as exc:  # the purge itself is done; say what is left to do
-        report["index"] = {"rebuilt": False, "error": f"{type(exc).__name__}: {exc}; run 'atocore index rebuild'"}
+    # The index still holds the secret: the caller rebuilds it (atocore.cli.follow.purge_history).
     if remotes is not None:
         report["remotes"] = purge_remotes(store, remotes)
     return report

@@ -297,10 +297,8 @@ def build_router(service: Any, auth: Auth) -> APIRouter:
 
         def run(form: Form) -> Response:
             check_slug(project_id, "project")
-            retriever = service.retriever_or_none()  # exactly what POST /refresh does
-            reports = do_refresh(store, project_id, retriever=retriever, update_index=retriever is not None,
-                                 author=reviewer())
-            service.poke()
+            reports = do_refresh(store, project_id, author=reviewer())
+            service.follow_main()  # exactly what POST /refresh does: the watcher indexes, we wait
             r = reports[0]
             skipped = ", ".join(f"{n} {why}" for why, n in sorted(r.skipped_counts.items()))
             msg = (f"refreshed {project_id}: {len(r.added)} added, {len(r.changed)} changed, {len(r.removed)} "
@@ -401,7 +399,7 @@ def build_router(service: Any, auth: Auth) -> APIRouter:
         backups = snaps = None
         if auth.token is not None and auth.logged_in(request):  # GET /admin/backup needs the token too
             from ..backup import status as backup_status
-            from ..backup.snapshots import list_snapshots
+            from ..store.snapshots import list_snapshots
 
             backups = backup_status(store)
             snaps = list_snapshots(store)

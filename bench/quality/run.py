@@ -116,7 +116,7 @@ def _ingest(store, projects: dict[str, dict]) -> None:
                          description=p.get("description", ""), approve=True)
         for key, value in (p.get("state") or {}).items():
             propose_state(store, pid, key, value, category="fact", source="bench", approve=True)
-    refresh(store, update_index=False)
+    refresh(store)
 
 
 def _indexed(name: str, store, questions: list[Question], context: bool = False, empties: bool = False) -> BenchSet:

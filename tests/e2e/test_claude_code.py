@@ -153,7 +153,7 @@ def test_mcp_tools_reach_the_model_as_text(claude, api, atocore):
 
 
 def test_plugin_skill_points_at_the_configured_server(claude, api, atocore):
-    market = REPO / "plugins" / "atocore_claude_code"
+    market = REPO / "atocore" / "default_plugins" / "claude_code"
     for folder in (market, market / "claude-plugin"):  # the marketplace and the plugin itself
         out = claude("plugin", "validate", "--strict", str(folder), cwd=claude.home).stdout
         assert "Validation passed" in out, out

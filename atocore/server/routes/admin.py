@@ -17,10 +17,10 @@ def refresh(request: Request, req: RefreshRequest = Body(RefreshRequest())) -> J
     from ...projects.refresh import refresh as do_refresh
 
     service = service_of(request)
-    retriever = service.retriever_or_none()
-    reports = do_refresh(service.store, project_arg(req.project), retriever=retriever, wait=req.wait,
-                         update_index=retriever is not None)
-    service.poke()
+    reports = do_refresh(service.store, project_arg(req.project), wait=req.wait)
+    index = service.follow_main()  # the watcher brings the index to the new main; wait for it
+    for r in reports:
+        r.index = index
     return JSON([r.to_dict() for r in reports])
 
 
@@ -44,6 +44,6 @@ def admin_restore(req: RestoreRequest, request: Request) -> JSON:
     from ...backup import restore
 
     service = service_of(request)
-    report = restore(service.store, req.rev, dry_run=req.dry_run, reindex_after=False)
+    report = restore(service.store, req.rev, dry_run=req.dry_run)
     service.poke()  # the watcher re-indexes in the background; requests keep being served
     return JSON(report)

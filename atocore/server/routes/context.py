@@ -15,26 +15,9 @@ from ...api import context_args
 from ...errors import NotFound
 from ..errors import JSON
 from ..models import ContextRequest, SearchRequest
-from ..service import Service
 from .deps import api_of, service_of, writer
 
 router = APIRouter(tags=["context"])
-
-
-class _DeferredIndex:
-    """A retriever view for writers: searches as usual, but ``update()`` wakes the watcher
-    instead of indexing inside the request."""
-
-    def __init__(self, service: Service):
-        self._service = service
-
-    def search(self, *args: Any, **kwargs: Any) -> Any:
-        r = self._service.ready_retriever()
-        return r.search(*args, **kwargs) if r is not None else []
-
-    def update(self) -> dict:
-        self._service.poke()
-        return {"deferred": True}
 
 
 @router.get("/health", summary="Service, store and index health")
@@ -84,7 +67,8 @@ def interactions(request: Request,
     from ...capture.record import record_interaction
 
     service = service_of(request)
-    inter, created = record_interaction(service.store, dict(body), _DeferredIndex(service))
+    # The retriever is only searched (project inference); the watcher indexes the new commit.
+    inter, created = record_interaction(service.store, dict(body), service.ready_retriever())
     service.poke()
     return JSON({"id": inter.id, "created": created, "project": inter.project, "session_id": inter.session_id},
                 status_code=201 if created else 200)

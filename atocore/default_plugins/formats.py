@@ -1,6 +1,6 @@
 """Built-in AtoCore output formats: markdown (default), json and an XML-tagged form for Claude.
 
-Registered through the ``atocore`` entry point ``formats`` exactly like a third-party plugin.
+Always registered by :mod:`atocore.plugins` (a default plugin, like llm's), under the name ``formats``.
 Every format renders an empty string (json: an empty item list) when the build has no items,
 so an assistant is never handed padding.
 """

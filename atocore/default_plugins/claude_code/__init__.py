@@ -1,6 +1,6 @@
 """Built-in plugin: Claude Code capture and automatic context.
 
-Registered through the ``atocore`` entry point group like any third-party plugin. Formats
+Always registered by :mod:`atocore.plugins` (a default plugin, like llm's). Formats
 follow the Claude Code hooks reference (stdin JSON fields, ``hookSpecificOutput`` output);
 the transcript line format is internal to Claude Code and reverse-engineered (see
 docs/capture.md), so every field is treated as optional and unknown lines are skipped.
@@ -300,3 +300,11 @@ def register_capture_sources(register):
         render_context=render_context,
         module=__name__,
     ))
+
+
+@atocore.hookimpl
+def register_commands(install, uninstall):
+    from . import commands  # click and the settings editor: only when the CLI asks
+
+    install.add_command(commands.install)
+    uninstall.add_command(commands.uninstall)

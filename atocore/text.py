@@ -1,20 +1,39 @@
-"""Content words of a prompt: the lexical evidence that a hit is about it."""
+"""Words of a text: the one tokeniser and stop-word list, shared by projects, retrieval and context.
+
+Below every layer that reads text: project inference, BM25 queries and the context builder's
+relevance checks all cut text into words with :data:`WORD` and drop the same function words.
+
+- :data:`QUERY_STOP_WORDS`: function words. They carry next to no BM25 weight but have the
+  longest posting lists, so BM25 queries drop them (the index keeps them).
+- :data:`STOP_WORDS`: those plus the rest of English's function words and the filler of a
+  request ("tell", "show", "please", "use" ...): what is left of a prompt is its *content*, the
+  lexical evidence that a hit is about it.
+"""
 
 from __future__ import annotations
 
 import re
 
-STOP_WORDS = frozenset("""
-a about above after again against all also am an and any are as at be because been before being below
-between both but by can could did do does doing down during each few for from further had has have having
-he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
-nor not now of off on once only or other our ours ourselves out over own same she should so some such than
-that the their theirs them themselves then there these they this those through to too under until up very
-was we were what when where which while who whom why will with would you your yours yourself yourselves
+WORD = re.compile(r"\w+")
+
+QUERY_STOP_WORDS = frozenset("""a an and are as at be been but by can could did do does for from had has have how i if in
+into is it its me my of on or our should so such than that the their them then there these they this to
+us was we were what when where which who whom why will with would you your""".split())
+
+STOP_WORDS = QUERY_STOP_WORDS | frozenset("""
+about above after again against all also am any because before being below between both doing down during
+each few further having he her here hers herself him himself his itself just more most myself no nor not now
+off once only other ours ourselves out over own same she some theirs themselves those through too under until up
+very while
+yours yourself yourselves
 tell show give explain describe please need want know use using used get make like one two new way thing
-things does did done should would could may might must shall let lets what's how's it's i'm we're
+things done may might must shall let lets what's how's it's i'm we're
 """.split())
-_TOKEN = re.compile(r"\w+")
+
+
+def words(text: str) -> list[str]:
+    """The lower-cased words (runs of word characters) of ``text``, in order."""
+    return WORD.findall(text.lower())
 
 
 MAX_TERMS = 48  # a pasted log must not turn into a regex of thousands of alternatives
@@ -22,7 +41,7 @@ MAX_TERMS = 48  # a pasted log must not turn into a regex of thousands of altern
 
 def content_terms(text: str) -> set[str]:
     """Lower-cased words of >= 3 characters that are not stop words (at most the 48 longest)."""
-    terms = {w for w in _TOKEN.findall(text[:20_000].lower()) if len(w) >= 3 and w not in STOP_WORDS}
+    terms = {w for w in words(text[:20_000]) if len(w) >= 3 and w not in STOP_WORDS}
     if len(terms) > MAX_TERMS:
         terms = set(sorted(terms, key=lambda w: (-len(w), w))[:MAX_TERMS])
     return terms

@@ -14,7 +14,7 @@ from dulwich.objects import Commit, Tag
 
 from ..config import load_config
 from ..errors import StoreError
-from ..store.repo import BACKUP_TAG_PREFIX, MAIN, author_from_env
+from .repo import BACKUP_TAG_PREFIX, MAIN, author_from_env
 
 TAG_FORMAT = "%Y%m%dT%H%M%SZ"
 
