@@ -31,7 +31,7 @@ log = logging.getLogger("atocore.config")
 DEFAULT_MODEL = "minishlab/potion-base-8M"
 CONFIG_PATH = "atocore.yaml"
 REMOTE_SCHEMES = ("file", "ssh", "git", "git+ssh", "ssh+git", "http", "https")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # The gate's caps (what may reach main) and refresh's caps (what one refresh may stage).

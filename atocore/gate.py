@@ -40,8 +40,8 @@ FILE_MODE = 0o100644
 PROTECTED_PATHS = ("atocore.yaml",)
 MAX_COMMITS = 1000       # a longer proposal: squash it
 MAX_PROBLEMS = 50
-_YEAR, _MONTH = re.compile(r"^\d{4}$"), re.compile(r"^\d{2}$")
-_IDENT = re.compile(rb"^[^<>\n]*<[^<>\n]*> \d+ [+-]\d{4}$")
+_YEAR, _MONTH = re.compile(r"^\d{4}\Z"), re.compile(r"^\d{2}\Z")
+_IDENT = re.compile(rb"^[^<>\n]*<[^<>\n]*> \d+ [+-]\d{4}\Z")
 _MARK = re.compile(r"\[REDACTED:([a-z0-9-]+)\]")
 LAYOUT = ("atocore.yaml, README.md, memories/<id>.md, state/<project>.yaml, projects/<project>.yaml, "
           "interactions/YYYY/MM/<session>.jsonl, sources/<project>/<path>, eval/<name>.yaml")

@@ -13,8 +13,8 @@ import time
 from .errors import ValidationError
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-ULID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+ULID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}\Z")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}\Z")
 
 _lock = threading.Lock()
 _last: tuple[int, int] = (0, 0)
@@ -60,7 +60,7 @@ def check_record_id(value: object, field: str = "id") -> str:
     return check_slug(value, field)
 
 
-CAPTURE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}$")
+CAPTURE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}\Z")
 
 
 def check_capture_id(value: object, field: str = "id") -> str:

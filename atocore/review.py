@@ -29,7 +29,7 @@ from .store import MAIN, REVIEW_PREFIX, Change, Store
 from .store.repo import _check_author, _check_store_path, author_from_env
 
 REVIEW_KINDS = ("change", "state", "project", "memory", "config")
-_REVIEW_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+_REVIEW_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*\Z")
 _TRAILER_RE = re.compile(r"^(Review-Kind|Review-Id):\s*(.+)$", re.MULTILINE)
 PROTECTED_PATHS = gate.PROTECTED_PATHS
 

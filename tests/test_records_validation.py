@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 
 from atocore.errors import ValidationError
+from atocore.ids import check_capture_id, check_record_id, check_slug
+from atocore.projects import register_project
 from atocore.memories import add_memory, get_memory
 from atocore.records import (interaction_from_dict, memory_path, parse_interactions, state_path,
                              validate_path)
-from atocore.review import get_review, propose
+from atocore.review import check_review_id, get_review, propose
 from atocore.state import propose_state
 
 MEM_OK = "---\nid: m1\ntype: project\n---\nThe lens mount is M42.\n"
@@ -201,3 +203,23 @@ def test_ids_cannot_escape_their_folder(bad):
         memory_path(bad)
     with pytest.raises(ValidationError):
         state_path(bad)
+
+
+
+# `$` also matches before a final newline: every identifier check must refuse "x\n" (a file name, a ref
+# name or a YAML value that is not what it looked like).
+@pytest.mark.parametrize("check, value", [(check_slug, "optics\n"), (check_record_id, "01JB8X5Q1M2V3W4X5Y6Z7A8B9C\n"),
+                                          (check_capture_id, "turn-1\n"), (check_review_id, "state-1\n")],
+                         ids=["slug", "record id", "capture id", "review id"])
+def test_identifiers_with_a_trailing_newline_are_refused(check, value):
+    check(value.rstrip("\n"))  # the same value without the newline is fine
+    with pytest.raises(ValidationError):
+        check(value)
+
+
+def test_a_project_id_with_a_trailing_newline_writes_nothing(store, tmp_path):
+    before = snapshot(store)
+    with pytest.raises(ValidationError) as exc:
+        register_project(store, "optics\n", [{"path": str(tmp_path)}], approve=True)
+    assert "id" in str(exc.value)
+    assert snapshot(store) == before

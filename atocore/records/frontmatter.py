@@ -15,11 +15,11 @@ from .fields import yaml_dump, yaml_load
 # values are null, true/false, plain lower-case words, decimal numbers, or JSON strings / lists
 # of strings, all of which YAML reads the same way) so reading 10,000 memories can skip the YAML
 # parser. Anything outside that subset (a hand edit, a comment) falls back to full YAML.
-_FM_PLAIN = re.compile(r"^[a-z][a-z0-9._-]*$")
-_FM_KEY = re.compile(r"^[a-z_][a-z0-9_]*$")
-_FM_INT = re.compile(r"^-?(?:0|[1-9][0-9]*)$")
-_FM_FLOAT = re.compile(r"^-?(?:0|[1-9][0-9]*)\.[0-9]+$")
-_FM_SAFE_TEXT = re.compile(r"^[\x20-\x7e]*$")
+_FM_PLAIN = re.compile(r"^[a-z][a-z0-9._-]*\Z")
+_FM_KEY = re.compile(r"^[a-z_][a-z0-9_]*\Z")
+_FM_INT = re.compile(r"^-?(?:0|[1-9][0-9]*)\Z")
+_FM_FLOAT = re.compile(r"^-?(?:0|[1-9][0-9]*)\.[0-9]+\Z")
+_FM_SAFE_TEXT = re.compile(r"^[\x20-\x7e]*\Z")
 _YAML_WORDS = frozenset("yes no true false on off null".split())
 _NO_VALUE = object()
 

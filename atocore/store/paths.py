@@ -25,7 +25,7 @@ _IGNORABLE = dict.fromkeys([0x200C, 0x200D, 0x200E, 0x200F, 0x202A, 0x202B, 0x20
                             0x206A, 0x206B, 0x206C, 0x206D, 0x206E, 0x206F, 0xFEFF, 0x200B])
 # git's own files; NTFS 8.3 short names of them (git's is_ntfs_dot* use the same hashes)
 RESERVED = (".git", ".gitmodules", ".gitattributes", ".gitignore", ".mailmap")
-_SHORT_NAME = re.compile(r"^(?:git|gitmod|gi7d29|gi7eba|gi250a|maimap|mailma)~\d+$")
+_SHORT_NAME = re.compile(r"^(?:git|gitmod|gi7d29|gi7eba|gi250a|maimap|mailma)~\d+\Z")
 
 
 def reserved_segment(name: str) -> bool:
