@@ -124,7 +124,7 @@ def layout_problem(path: str) -> str | None:
 
 def secret_kinds(text: str, patterns: Iterable[str] = ()) -> list[str]:
     """The kinds of secret the redactor would remove from ``text`` ([] if none)."""
-    from .capture.redact import redact
+    from .redact import redact
 
     red = redact(text, tuple(patterns))
     if red == text:

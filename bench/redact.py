@@ -21,7 +21,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from atocore.capture.redact import redact  # noqa: E402
+from atocore.redact import redact  # noqa: E402
 
 CORPUS = ROOT / "tests" / "data" / "redaction"
 MB = 1_000_000

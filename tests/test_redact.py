@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from atocore.capture.redact import looks_random, redact
+from atocore.redact import looks_random, redact
 from atocore.errors import ValidationError
 
 R = "Zx9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lm"  # 32 mixed characters used to build key-shaped samples

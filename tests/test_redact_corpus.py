@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from atocore.capture.redact import redact
+from atocore.redact import redact
 
 CORPUS = Path(__file__).parent / "data" / "redaction"
 SECRETS = yaml.safe_load((CORPUS / "secrets.yaml").read_text(encoding="utf-8"))

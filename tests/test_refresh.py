@@ -116,7 +116,7 @@ def test_writers_write_and_the_index_follows_main(store, p04):
     [again] = refresh(store, "p04")  # the CLI's refresh: nothing new to stage, the index catches up
     assert again.commit is None and again.index["commit"] == store.head() and not r.status()["stale"]
     probe = ("import sys; import atocore.capture.record, atocore.projects.refresh, atocore.backup.restore, "
-             "atocore.backup.recover, atocore.store.purge, atocore.store.snapshots; "
+             "atocore.backup.recover, atocore.backup.purge, atocore.store.snapshots; "
              "print(sorted(m for m in sys.modules if m.startswith(('atocore.retrieval', 'atocore.context', "
              "'atocore.server', 'atocore.cli'))))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout

@@ -18,7 +18,7 @@ def propose_memory(store, text: str, type: str, project: str | None = None, auth
     validation, the same duplicate check against main and open reviews, the same proposal kind.
     """
     from ..capture.extract import Known
-    from ..capture.redact import redact
+    from ..redact import redact
     from ..config import load_config
     from ..projects.registry import projects as registered
     from ..records import memory_from_dict

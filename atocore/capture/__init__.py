@@ -3,7 +3,7 @@
 Kept import-light on purpose: ``atocore hook ...`` runs on every prompt, so this package
 imports nothing at the top level. Use the submodules:
 
-- :mod:`atocore.capture.redact` - ``redact(text, extra_patterns=())``
+- :mod:`atocore.redact` (the floor below every writer) - ``redact(text, extra_patterns=())``
 - :mod:`atocore.capture.record` - ``record_interaction(store, data, retriever=None)`` (commits;
   the retriever is only searched, for project inference)
 - :mod:`atocore.capture.sources` - the ``CaptureSource`` plugin type and finding one fast
@@ -23,7 +23,7 @@ __all__ = ["record_interaction", "redact"]
 
 def __getattr__(name: str) -> Any:  # lazy re-exports (PEP 562)
     if name == "redact":
-        from .redact import redact
+        from ..redact import redact
 
         return redact
     if name == "record_interaction":

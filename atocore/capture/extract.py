@@ -133,7 +133,7 @@ def _quote(text: str, limit: int = 600) -> str:
 
 def candidate_memories(inter: Interaction, known: Known,
                        redact_patterns: tuple[str, ...] = ()) -> list[tuple[Memory, Candidate]]:
-    from .redact import redact
+    from ..redact import redact
 
     out = []
     for ex in extractors():
@@ -163,7 +163,7 @@ def propose_candidates(store, interactions: Iterable[Interaction], known: Known 
     """Propose candidate memories for each turn; return one summary dict per proposal (or would-be one)."""
     from ..config import load_config
     from ..review import propose
-    from .redact import redact
+    from ..redact import redact
 
     interactions = list(interactions)
     if not interactions:

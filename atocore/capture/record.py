@@ -19,7 +19,7 @@ from ..errors import ValidationError
 from ..ids import check_capture_id
 from ..projects.infer import infer_project
 from ..records import Interaction, interaction_from_dict, interaction_path, parse_interactions
-from .redact import redact, redact_value
+from ..redact import redact, redact_value
 
 log = logging.getLogger("atocore.capture")
 

@@ -22,7 +22,7 @@ def spool_path(source: str) -> str:
 def spool(turns: list[dict], source: str) -> None:
     """Keep turns that could not be delivered; they are sent with the next successful capture."""
     try:
-        from .redact import redact, redact_value  # secrets never rest on disk in our files either
+        from ..redact import redact, redact_value  # secrets never rest on disk in our files either
 
         path = spool_path(source)
         os.makedirs(os.path.dirname(path), exist_ok=True)

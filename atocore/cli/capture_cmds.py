@@ -145,7 +145,7 @@ def redact(ctx: click.Context, pattern: str | None, literal: str | None, all_rem
     import sys
 
     if pattern is None and literal is None:
-        from ..capture.redact import redact as redact_text
+        from ..redact import redact as redact_text
 
         sys.stdout.write(redact_text(sys.stdin.read()))
         return

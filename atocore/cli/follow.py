@@ -78,7 +78,7 @@ def purge_history(store, **kw: Any) -> dict:
     """``atocore redact --history``: purge the secret from history, then *rebuild* the index (an
     update would keep what the old index holds: the secret itself)."""
     from ..retrieval import open_retriever
-    from ..store.purge import purge_history as purge
+    from ..backup.purge import purge_history as purge
 
     report = purge(store, **kw)
     if report["dry_run"] or not report["refs"]:

@@ -394,7 +394,7 @@ def redact_build(data: dict[str, Any], extra_patterns: tuple[str, ...] = ()) -> 
     the store, which is redacted before commit. The response to the caller is not touched: it
     is only what is *kept* (on disk, for GET /debug/context) that must not hold the secret.
     """
-    from ..capture.redact import redact_value
+    from ..redact import redact_value
 
     out = dict(data)
     for key in ("prompt", "cwd", "reasons", "notes"):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..capture.redact import redact
+from ..redact import redact
 from ..config import DEFAULT_REFRESH, load_config
 from ..errors import Busy, ValidationError
 from ..gate import check_files, layout_problem, require_ok

@@ -630,7 +630,7 @@ def compile_extra(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
         try:
             out.append(re.compile(pat))
         except re.error as exc:
-            from ..errors import ValidationError
+            from .errors import ValidationError
 
             raise ValidationError(f"capture.redact_patterns[{i}]", f"{pat!r} is not a valid regular expression ({exc})") from None
     return tuple(out)

@@ -162,7 +162,7 @@ def prune_unreachable(git_dir: str) -> bool:
 def purge_history(store, pattern: str | None = None, literal: str | None = None, dry_run: bool = False,
                   remotes: list[str] | None = None) -> dict:
     """``remotes``: None = none; [] = every configured backup remote; else these names/paths/URLs."""
-    from ..backup.service_lock import service_running
+    from .service_lock import service_running
 
     regex = compile_purge(pattern, literal)
     other = service_running(store)
@@ -209,7 +209,7 @@ def purge_remotes(store, names: list[str]) -> list[dict]:
     """Force-push the rewritten refs to every configured backup remote; prune local-path ones."""
     from pathlib import Path
 
-    from ..backup.remotes import resolve_remote
+    from .remotes import resolve_remote
 
     out = []
     if shutil.which("git") is None:
