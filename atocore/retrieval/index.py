@@ -572,6 +572,10 @@ class Generation:
     def has_term(self, term: str) -> bool:
         return self._searcher.doc_freq("body", term) > 0
 
+    def has_ident(self, ident: str) -> bool:
+        """Does a chunk hold this whole compound identifier (``lexical.identifiers``)?"""
+        return self._searcher.doc_freq("ident", ident) > 0
+
     def _eligible(self, project: str | None, kinds: Sequence[str] | None) -> int:
         if project is None and not kinds:
             return len(self.keymap)

@@ -79,6 +79,13 @@ def _unknown_names(query: str, gen: Any, an: Any) -> list[str]:
         terms = an.analyze(word)
         if terms and not any(gen.has_term(t) for t in terms) and word not in out:
             out.append(word)
+    # a compound identifier no chunk has, with a word no chunk has (``flex-grow``, ``libcamera-still``):
+    # lower-case, but as much a name as ``useEffect``; ``re-throw`` (words the store has) is not
+    for ident in query_identifiers(query):
+        if gen.has_ident(ident) or any(w.lower() in (o.lower() for o in out) for w in _WORD.findall(ident)):
+            continue
+        if any(not gen.has_term(t) for t in an.analyze(ident)):
+            out.append(ident)
     return out
 
 
