@@ -34,6 +34,7 @@ class FusionParams:
     file_boost: float = 0.3  # words of the file's path,
     ident_boost: float = 1.0  # whole identifiers (lexical.py)
     agree_at: float = 0.5  # >0: the vector weight scales with the legs' top-10 overlap, full at this share
+    ident_vec: float = 0.0  # vector weight x this when the query holds a code identifier (lexical.code_identifiers)
     vec_new: bool = True  # may the vector side add candidates BM25 did not find (False: it only re-ranks)
     prf_docs: int = 0  # pseudo-relevance feedback: move the query vector towards the top fused hits
     prf_beta: float = 0.5

@@ -25,7 +25,7 @@ from ..store.lock import file_lock
 from .chunking import Chunk, Skip, chunks_for_file
 from .embedder import Embedder, load_embedder
 from .fusion import DEFAULT, FusionParams, diversify, fuse
-from .lexical import STOPWORDS, query_identifiers, query_words  # noqa: F401 (STOPWORDS: re-exported)
+from .lexical import STOPWORDS, code_identifiers, query_identifiers, query_words  # noqa: F401 (STOPWORDS: re-exported)
 from .index import COMPACT_DELTAS, SCHEMA_VERSION, CorruptIndex, Generation, GraphBuilder, remove_folder
 
 KINDS = ("chunk", "memory", "state")
@@ -329,7 +329,9 @@ class Retriever:
         text = bm25_query_text(query)
         bm = (gen.bm25_search(text, p.n, project, kinds, query_identifiers(query),
                               (p.title_boost, p.file_boost, p.ident_boost)) if p.method != "vector" else [])
-        if emb is None or p.method == "bm25":
+        # word pieces cannot carry an identifier; the BM25 leg has it whole (docs/retrieval.md)
+        idents = p.ident_vec != 1.0 and bool(bm) and bool(code_identifiers(query))
+        if emb is None or p.method == "bm25" or (idents and p.ident_vec <= 0):
             return fuse(bm, [], None, p.with_(method="bm25"))
         qvec = emb.encode_query(query)
         vec = gen.vector_search(qvec, p.n, project, kinds)
@@ -337,6 +339,9 @@ class Retriever:
         weight = None
         if p.adaptive and bm:
             weight = adaptive_bm25_weight(gen, text, p)
+        if idents:
+            total = p.w_bm25 + p.w_vec
+            weight = total - (total - (p.w_bm25 if weight is None else weight)) * p.ident_vec
         fused = fuse(bm, vec, sims, p, weight)
         if p.prf_docs and fused:
             import numpy as np
