@@ -133,7 +133,7 @@ def run_questions(store, retriever, questions: list[GoldenQuestion], path: str, 
     """Every question through ``search_payload`` (POST /search) and ``build_context`` (POST /context/build)."""
     from . import __version__
     from .context.build import build_context
-    from .retrieval import search_payload
+    from .api import search_payload
 
     retriever.update()
     st = retriever.status()

@@ -34,7 +34,7 @@ WORDS = ("mirror lap polish cerium interferometer figure rover gripper servo fir
 
 
 def build_store(path: Path, memories: int, reviews: int, model: str) -> None:
-    from atocore.mcp_backends import propose_memory
+    from atocore.api import propose_memory
     from atocore.memories import MEMORY_PREFIX  # noqa: F401
     from atocore.projects import refresh, register_project
     from atocore.records import memory_from_dict, now_iso
@@ -114,7 +114,7 @@ def main() -> int:
 
     missing = args.reviews - len(list_reviews(open_store(base / "store")))
     if missing > 0:  # a cached store from an older run of this script that approved some
-        from atocore.mcp_backends import propose_memory
+        from atocore.api import propose_memory
 
         os.environ["ATOCORE_EMBED_MODEL"] = args.model
         for i in range(missing):

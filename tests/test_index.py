@@ -290,7 +290,7 @@ def test_a_process_without_the_model_does_not_throw_the_vectors_away(store, tmp_
 def test_graph_built_in_a_child_process_matches_the_threaded_build(store, monkeypatch):
     rng = random.Random(9)
     store.commit({f"sources/m1/d{i}.md": doc(rng, f"Doc {i}") for i in range(40)}, "docs")
-    from atocore.retrieval import retriever as rmod
+    from atocore.retrieval import indexing as rmod
 
     threaded = Retriever(store)
     threaded.rebuild()
@@ -318,7 +318,7 @@ def test_per_project_graphs_answer_filtered_searches(store, monkeypatch, in_chil
     """Above EXACT_MAX vectors, a project filter searches that project's own HNSW graph; it must
     stay in step with the store through rebuilds and incremental updates."""
     from atocore.retrieval import index as imod
-    from atocore.retrieval import retriever as rmod
+    from atocore.retrieval import indexing as rmod
 
     rng = random.Random(11)
     files = {f"sources/{p}/d{i}.md": doc(rng, f"{p} doc {i}") for p in ("m1", "m2") for i in range(30)}

@@ -28,7 +28,7 @@ def text_of(result) -> str:
 def payload(result) -> dict:
     """The API payload of a tool result. Never ``structuredContent``: Claude Code shows the model
     only that when present, and the curated text (sources, "NOT active") would never reach it."""
-    from atocore.mcp_server import payload_of
+    from atocore.mcp.server import payload_of
 
     assert result.structured_content is None
     data = payload_of(result)
@@ -258,7 +258,7 @@ def test_mcp_is_not_imported_by_the_cli_hook_path():
 
 
 def test_host_allowlist_settings():
-    from atocore.server.mcp import transport_security
+    from atocore.mcp.http import transport_security
 
     default = transport_security("")
     assert default.enable_dns_rebinding_protection
@@ -271,7 +271,7 @@ def test_host_allowlist_settings():
 
 
 def test_remember_redacts_secrets_before_proposing(store):
-    from atocore.mcp_backends import propose_memory
+    from atocore.api import propose_memory
 
     key = "sk-ant-api03-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z" * 2
     res = propose_memory(store, f"The staging deploy uses the key {key} for the Anthropic API", "knowledge")

@@ -13,7 +13,8 @@ import pytest
 from atocore import records
 from atocore.errors import ValidationError
 from atocore.memories import add_memory, invalidate_memory, supersede_memory
-from atocore.retrieval import Retriever, open_retriever, search_payload, split_document
+from atocore.api import search_payload
+from atocore.retrieval import Retriever, open_retriever, split_document
 from atocore.retrieval.chunking import chunks_for_file
 from atocore.retrieval.embedder import forget
 from tests.conftest import run_cli

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from atocore.mcp_backends import propose_memory
+from atocore.api import propose_memory
 from atocore.memories import add_memory, get_memory, memory_history
 from atocore.review import get_review
 from atocore.state import propose_state

@@ -34,7 +34,7 @@ try:
 except ImportError:  # pragma: no cover - the test extra installs it
     pytest.skip("browser tests need selenium (pip install -e '.[test]')", allow_module_level=True)
 
-from atocore.mcp_backends import propose_memory
+from atocore.api import propose_memory
 from atocore.projects import refresh, register_project
 from atocore.retrieval import open_retriever
 from atocore.state import propose_state

@@ -65,9 +65,9 @@ def update(state) -> None:
 @pass_state
 def search(state, query: str, project: str | None, k: int, as_json: bool) -> None:
     """Search memories, trusted state and source chunks."""
-    from ..retrieval import open_retriever, search_payload
+    from ..api import Api
 
-    payload = search_payload(open_retriever(state.store), query, project=project, k=k)
+    payload = Api.for_store(state.store).search(query, project=project, k=k)
     if as_json:
         echo_json(payload)
         return

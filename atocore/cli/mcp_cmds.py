@@ -27,8 +27,8 @@ def mcp(state, url: str | None, mode: str) -> None:
 
     logging.basicConfig(level=os.environ.get("ATOCORE_LOG_LEVEL", "WARNING"),
                         format="atocore mcp: %(levelname)s %(name)s: %(message)s")  # stderr
-    from ..mcp_backends import AutoBackend
-    from ..mcp_server import build_server
+    from ..mcp.backends import AutoBackend
+    from ..mcp.server import build_server
 
     url = url or os.environ.get("ATOCORE_URL") or DEFAULT_URL
     token = os.environ.get("ATOCORE_TOKEN") or None

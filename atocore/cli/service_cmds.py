@@ -65,9 +65,9 @@ def project_register(state, project_id, sources, aliases, name, description, inc
 @pass_state
 def project_list(state, pending, as_json):
     """Registered projects (and pending registrations)."""
-    from ..projects.registry import list_projects
+    from ..api import Api
 
-    rows = list_projects(state.store, include_pending=pending)
+    rows = Api.for_store(state.store).projects(pending=pending)
     if as_json:
         echo_json(rows)
         return
@@ -181,19 +181,18 @@ def refresh(state, project_id, wait, no_index, as_json):
 @pass_state
 def context(state, prompt, project, fmt, budget, cwd, as_json):
     """Build the context supplement for PROMPT (trusted state, memories, sources)."""
-    from ..context.build import DEFAULT_BUDGET, build_context, save_last_build
-    from ..retrieval import open_retriever
+    from ..api import Api, context_args
+    from ..context.build import MAX_BUDGET, MIN_BUDGET
 
-    store = state.store
-    retriever = open_retriever(store)
-    build = build_context(store, retriever, prompt, project=project, budget_chars=budget or DEFAULT_BUDGET,
-                          cwd=cwd or os.getcwd(), format=fmt)
-    data = build.to_dict()
-    save_last_build(store, data)
+    args = {"prompt": prompt, "project": project, "format": fmt, "cwd": cwd or os.getcwd()}
+    if budget:
+        args["budget_chars"] = max(MIN_BUDGET, min(budget, MAX_BUDGET))  # the CLI clamps; HTTP refuses
+    data = Api.for_store(state.store).context(context_args(args))  # saved for `atocore debug-context`
+    text = data.get("context") or ""
     if as_json:
         echo_json(data)
-    elif build.context:
-        click.echo(build.context, nl=not build.context.endswith("\n"))
+    elif text:
+        click.echo(text, nl=not text.endswith("\n"))
     else:
         click.echo("(nothing relevant in AtoCore for this prompt)", err=True)
 

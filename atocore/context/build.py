@@ -35,13 +35,17 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..records import now_iso
 from ..store import Store
+from ..store.head import main_head
 from .formats import DEFAULT_FORMAT, get_format
 from .model import ContextBuild, ContextItem
 from .terms import WordMemo, content_terms, count_shared
+
+if TYPE_CHECKING:
+    from ..retrieval.hits import Hit
 
 DEFAULT_BUDGET = 4000
 MIN_BUDGET = 200
@@ -115,23 +119,15 @@ def _state_items(store: Store, head: str | None, project: str) -> list[ContextIt
 # --------------------------------------------------------------------------- retrieval
 
 
-def _hit_item(hit: Any) -> ContextItem:
-    kind = getattr(hit, "kind", "chunk")
-    section = "memory" if kind == "memory" else "chunk"
-    lines = getattr(hit, "lines", None)
-    meta: dict[str, Any] = {}
-    for attr in ("type", "memory_type"):
-        if getattr(hit, attr, None):
-            meta["type"] = getattr(hit, attr)
+def _hit_item(hit: Hit) -> ContextItem:
+    section = "memory" if hit.kind == "memory" else "chunk"
     text = hit.text or ""
     if text[:1].isspace() or text[-1:].isspace():
         text = text.strip()
     return ContextItem(section=section, id=str(hit.id), text=text, source=hit.source,
-                       path=getattr(hit, "path", "") or hit.source, commit=getattr(hit, "commit", None),
-                       project=hit.project, title=getattr(hit, "title", "") or "",
-                       lines=tuple(lines) if lines else None, score=float(hit.score or 0.0),
-                       origin=getattr(hit, "origin", "") or ("memory" if section == "memory" else "source"),
-                       meta=meta)
+                       path=hit.path or hit.source, commit=hit.commit, project=hit.project, title=hit.title or "",
+                       lines=tuple(hit.lines) if hit.lines else None, score=float(hit.score or 0.0),
+                       origin=hit.origin or ("memory" if section == "memory" else "source"), meta={})
 
 
 def _search(retriever: Any, prompt: str, project: str | None) -> list[Any]:
@@ -141,14 +137,10 @@ def _search(retriever: Any, prompt: str, project: str | None) -> list[Any]:
 def _global_memories(retriever: Any, prompt: str) -> list[Any]:
     """Memories that belong to no project (identity, preferences): relevant whatever the project.
     A project-filtered search leaves them out, so they get their own small (cheap) search, skipped
-    when the index holds none (read from the index's per-(project, kind) counts when it has them)."""
-    groups = getattr(getattr(retriever, "_gen", None), "groups", None)
-    if groups is not None and not groups.get((None, "memory")):
+    when the index holds none."""
+    if not retriever.holds("memory", None):
         return []
-    try:
-        hits = retriever.search(prompt, k=GLOBAL_MEMORY_K, kinds=["memory"])
-    except TypeError:  # a retriever without kinds
-        return []
+    hits = retriever.search(prompt, k=GLOBAL_MEMORY_K, kinds=["memory"])
     return [h for h in hits if h.project is None]
 
 
@@ -169,7 +161,7 @@ def _relevant(hits: list[Any], prompt: str, lexical_only: bool = False) -> tuple
     if not hits or not terms:
         return [], len(hits)
     need = min(3, max(1, -(-len(terms) // 5)))  # 1 word for short prompts, 1 per 5 words, at most 3
-    matched = [count_shared(((h.text or "").lower(), (getattr(h, "title", "") or "").lower()), terms, need) >= need
+    matched = [count_shared(((h.text or "").lower(), (h.title or "").lower()), terms, need) >= need
                for h in hits]
     if not any(matched):
         return [], len(hits)  # nothing shares the prompt's words: the vector side alone is noise here
@@ -248,20 +240,18 @@ def _answering_first(items: list[ContextItem], state_rank: dict[str, int], promp
 
 
 def build_context(store: Store, retriever: Any, prompt: str, project: str | None = None,
-                  budget_chars: int = DEFAULT_BUDGET, cwd: str | None = None, format: str | None = None,
-                  head: str | None = None) -> ContextBuild:
+                  budget_chars: int = DEFAULT_BUDGET, cwd: str | None = None, format: str | None = None
+                  ) -> ContextBuild:
     """Assemble, render and return a context build for ``prompt`` (see the module doc)."""
     t0 = time.perf_counter()
     fmt = get_format(format or DEFAULT_FORMAT)
     budget = max(MIN_BUDGET, min(int(budget_chars), MAX_BUDGET))
-    from ..projects.registry import main_head
-
-    head = head if head is not None else main_head(store)
+    head = main_head(store)  # in the service, the head its watcher read (atocore/store/head.py)
     build = ContextBuild(prompt=prompt, project=project, budget_chars=budget, format=fmt.name, commit=head,
                          created=now_iso())
     dropped = {"duplicate": 0, "irrelevant": 0, "budget": 0, "other_project": 0}
 
-    from ..projects.infer import infer_project
+    from ..projects.infer import name_evidence
     from ..projects.registry import projects as registered
 
     hits: list[Any] | None = None
@@ -272,11 +262,13 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
         if project not in registered(store):
             build.notes.append(f"project {project!r} is not registered; only its state and memories are used")
     else:
-        pid, conf, reasons = infer_project(store, prompt, cwd=cwd)
+        evidence = name_evidence(store, prompt, cwd)
+        pid, conf, reasons = evidence.decide()
         if pid is None and retriever is not None:
             # Unclear from names: search once across projects and let the hits vote.
             hits = _search(retriever, prompt, None)
-            pid, conf, reasons = infer_project(store, prompt, cwd=cwd, hits=hits)
+            evidence.add_hits(hits, prompt)
+            pid, conf, reasons = evidence.decide()
             project_from_hits = pid is not None
         build.reasons = reasons
         build.confidence = conf
@@ -290,7 +282,7 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
             if project is not None:
                 extra = _global_memories(retriever, prompt)
     hits = hits or []
-    build.index_commit = next((h.commit for h in hits if getattr(h, "commit", None)), None)
+    build.index_commit = next((h.commit for h in hits if h.commit), None)
     # a prompt that names one of the projects (or comes from inside its folder) is about it
     named = build.project_source == "inferred" and not project_from_hits
     no_match = None if named else _no_match(retriever, prompt, hits)
@@ -306,8 +298,8 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
         hits = [h for h in hits if h.project in (project, None)]
         dropped["other_project"] += before - len(hits)
     # state comes from the store, whole; the search's ranking of state entries orders it
-    state_rank = {h.id: n for n, h in enumerate(hits) if getattr(h, "kind", "chunk") == "state"}
-    hits = [h for h in hits if getattr(h, "kind", "chunk") != "state"]
+    state_rank = {h.id: n for n, h in enumerate(hits) if h.kind == "state"}
+    hits = [h for h in hits if h.kind != "state"]
     words = WordMemo()
     hits, irrelevant = _relevant(hits, prompt)
     dropped["irrelevant"] += irrelevant
@@ -329,8 +321,8 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
             used += cost
 
     seen: list[tuple[frozenset[str], str]] = [(words[i.text], _norm(i.text)) for i in items]
-    memories = [_hit_item(h) for h in hits if getattr(h, "kind", "") == "memory"]
-    chunks = [_hit_item(h) for h in hits if getattr(h, "kind", "") != "memory"]
+    memories = [_hit_item(h) for h in hits if h.kind == "memory"]
+    chunks = [_hit_item(h) for h in hits if h.kind != "memory"]
     interactions = 0
     candidates = memories + chunks
     for n, it in enumerate(candidates):

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..store import Store
-from .registry import main_head, projects
+from ..store.head import main_head
+from .registry import projects
 
 CWD_SCORE = 0.9
 NAME_SCORE = 0.8
@@ -124,14 +125,46 @@ def retrieval_evidence(hits: Iterable[Any], known: set[str], prompt: str = "") -
     return best, RETRIEVAL_MAX * share, f"retrieval: {share:.0%} of the top hits' score is from {best}"
 
 
-def infer_project(store: Store, prompt: str, cwd: str | os.PathLike[str] | None = None, retriever=None,
-                  hits: list | None = None) -> tuple[str | None, float, list[str]]:
-    """``(project id or None, confidence 0..1, reasons)`` for ``prompt`` (and a working directory)."""
+@dataclass
+class Evidence:
+    """What points at which project, gathered signal by signal; ``decide`` says the answer so far.
+
+    A caller that searches only when names leave the project unclear (the context build) adds
+    the hits to the same evidence instead of matching the prompt a second time."""
+
+    ids: set[str]
+    scores: dict[str, list[float]]
+    reasons: list[str]
+
+    def add_hits(self, hits: list | None, prompt: str) -> None:
+        if hits and self.ids:
+            pid, score, why = retrieval_evidence(hits, self.ids, prompt)
+            if pid:
+                self.scores.setdefault(pid, []).append(score)
+                self.reasons.append(why)
+
+    def decide(self) -> tuple[str | None, float, list[str]]:
+        """``(project id or None, confidence 0..1, reasons)``."""
+        if not self.ids:
+            return None, 0.0, ["no project is registered"]
+        if not self.scores:
+            return None, 0.0, list(self.reasons) or ["no project id, name, alias or folder matched"]
+        ranked = sorted(((_combine(s), pid) for pid, s in self.scores.items()), reverse=True)
+        conf, best = ranked[0]
+        runner = ranked[1][0] if len(ranked) > 1 else 0.0
+        if conf < MIN_CONFIDENCE or conf - runner < MIN_MARGIN:
+            others = ", ".join(f"{pid} {c:.2f}" for c, pid in ranked[:3])
+            return None, conf, list(self.reasons) + [f"unclear: {others}"]
+        return best, round(conf, 3), list(self.reasons)
+
+
+def name_evidence(store: Store, prompt: str, cwd: str | os.PathLike[str] | None = None) -> Evidence:
+    """The evidence of the working directory and of project ids, names and aliases in ``prompt``."""
     m = _matcher(store)
+    evidence = Evidence(m.ids, {}, [])
     if not m.ids:
-        return None, 0.0, ["no project is registered"]
-    evidence: dict[str, list[float]] = {}
-    reasons: list[str] = []
+        return evidence
+    scores, reasons = evidence.scores, evidence.reasons
     if cwd:
         try:
             here = str(Path(cwd).expanduser().resolve())
@@ -140,7 +173,7 @@ def infer_project(store: Store, prompt: str, cwd: str | os.PathLike[str] | None 
         best_root = max((r for r in m.roots if here == r[0] or here.startswith(r[0].rstrip("/") + "/")),
                         key=lambda r: len(r[0]), default=None)
         if best_root:
-            evidence.setdefault(best_root[1], []).append(CWD_SCORE)
+            scores.setdefault(best_root[1], []).append(CWD_SCORE)
             reasons.append(f"cwd is inside a source folder of {best_root[1]}")
     if m.pattern is not None and prompt:
         seen: set[tuple[str, str]] = set()
@@ -150,24 +183,21 @@ def infer_project(store: Store, prompt: str, cwd: str | os.PathLike[str] | None 
                 if (pid, norm) in seen:
                     continue
                 seen.add((pid, norm))
-                evidence.setdefault(pid, []).append(score)
+                scores.setdefault(pid, []).append(score)
                 reasons.append(f"prompt mentions {kind} {match.group(1)!r} of {pid}")
-    if hits is None and retriever is not None and not evidence and prompt.strip():
+    return evidence
+
+
+def infer_project(store: Store, prompt: str, cwd: str | os.PathLike[str] | None = None, retriever=None,
+                  hits: list | None = None) -> tuple[str | None, float, list[str]]:
+    """``(project id or None, confidence 0..1, reasons)`` for ``prompt`` (and a working directory)."""
+    evidence = name_evidence(store, prompt, cwd)
+    if not evidence.ids:
+        return evidence.decide()
+    if hits is None and retriever is not None and not evidence.scores and prompt.strip():
         try:
             hits = retriever.search(prompt, k=10)
         except Exception:  # evidence is optional; a broken index must not break inference
             hits = None
-    if hits:
-        pid, score, why = retrieval_evidence(hits, m.ids, prompt)
-        if pid:
-            evidence.setdefault(pid, []).append(score)
-            reasons.append(why)
-    if not evidence:
-        return None, 0.0, reasons or ["no project id, name, alias or folder matched"]
-    ranked = sorted(((_combine(s), pid) for pid, s in evidence.items()), reverse=True)
-    conf, best = ranked[0]
-    runner = ranked[1][0] if len(ranked) > 1 else 0.0
-    if conf < MIN_CONFIDENCE or conf - runner < MIN_MARGIN:
-        others = ", ".join(f"{pid} {c:.2f}" for c, pid in ranked[:3])
-        return None, conf, reasons + [f"unclear: {others}"]
-    return best, round(conf, 3), reasons
+    evidence.add_hits(hits, prompt)
+    return evidence.decide()

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from ..errors import NotFound, ValidationError
 from ..ids import check_slug
 from ..records import Project, now_iso, parse_project, project_from_dict, project_path
 from ..store import Store
+from ..store.head import main_head
 
 PROJECTS_PREFIX = "projects/"
 
@@ -46,36 +47,6 @@ def _source_root(path: str | Path, include: list[str] | None = None, exclude: li
     if exclude:
         root["exclude"] = list(exclude)
     return root
-
-
-_head_hints: dict[str, Callable[[], str | None]] = {}
-
-
-def set_head_hint(store: Store, provider: Callable[[], str | None] | None) -> None:
-    """Let a long-running process (the service) answer ``main_head`` from what its watcher last read,
-    so the hot path does no file system call at all; ``None`` removes the hint."""
-    if provider is None:
-        _head_hints.pop(str(store.path), None)
-    else:
-        _head_hints[str(store.path)] = provider
-
-
-def read_main_head(store: Store) -> str | None:
-    """Main's sha with one small file read; dulwich for packed refs or no main."""
-    try:
-        with open(f"{store.path}/refs/heads/main", "rb") as f:
-            sha = f.read(41).strip()
-        if len(sha) == 40:
-            return sha.decode()
-    except OSError:
-        pass
-    return store.head()  # packed refs, or no main yet
-
-
-def main_head(store: Store) -> str | None:
-    """Main's sha: the service's watched value when one is registered, else read now."""
-    hint = _head_hints.get(str(store.path))
-    return hint() if hint is not None else read_main_head(store)
 
 
 def projects(store: Store, rev: str = "main") -> dict[str, Project]:

@@ -7,7 +7,8 @@ inside functions, so importing this package is cheap.
 from .chunking import Chunk, chunks_for_file, split_document
 from .fusion import DEFAULT as DEFAULT_FUSION
 from .fusion import FusionParams
-from .retriever import KINDS, Hit, Retriever, open_retriever, search_payload
+from .hits import Hit
+from .retriever import KINDS, Retriever, open_retriever
 
 __all__ = ["Chunk", "chunks_for_file", "split_document", "FusionParams", "DEFAULT_FUSION", "KINDS", "Hit",
-           "Retriever", "open_retriever", "search_payload"]
+           "Retriever", "open_retriever"]

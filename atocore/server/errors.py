@@ -157,7 +157,7 @@ def install(app: FastAPI) -> None:
         status = exc.status_code
         if isinstance(exc, StoreError):
             status = 503  # the store itself is the problem: the request was fine
-        return JSON(exc.to_dict(), status_code=status)
+        return JSON(exc.to_dict(), status_code=status, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -175,59 +175,3 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:  # a bug: say so, log the trace
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSON(error_body("InternalError", f"{type(exc).__name__}: {exc}"), status_code=500)
-
-
-class BodyLimit:
-    """Pure ASGI middleware: refuse bodies over ``max_bytes`` (declared or streamed) with 413 JSON."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = None
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = None
-                break
-        if declared is not None:
-            if declared > self.max_bytes:
-                return await self._refuse(send)
-            return await self.app(scope, receive, send)
-        # No length declared (chunked): read it here, within the limit, then replay it.
-        # (FastAPI turns any error raised while it reads the body into a generic 400.)
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return await self.app(scope, replay_messages([message], receive), send)
-            body += message.get("body", b"")
-            if len(body) > self.max_bytes:
-                return await self._refuse(send)
-            if not message.get("more_body", False):
-                break
-        return await self.app(scope, replay_messages([{"type": "http.request", "body": bytes(body), "more_body": False}],
-                                             receive), send)
-
-    async def _refuse(self, send) -> None:
-        body = json.dumps(error_body("TooLarge", f"the request body is larger than {self.max_bytes} bytes",
-                                     "body")).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-
-def replay_messages(messages: list, receive):
-    pending = list(messages)
-
-    async def replay():
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay

@@ -1,4 +1,7 @@
-"""Request bodies (pydantic): the OpenAPI document and the first line of input validation."""
+"""Request bodies (pydantic): the OpenAPI document and the first line of input validation.
+
+A context build's arguments are then checked by ``atocore.api.context_args`` (project, format).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,8 @@ from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..api.requests import MAX_CWD_CHARS, MAX_PROMPT_CHARS, MAX_QUERY_CHARS
 from ..context.build import DEFAULT_BUDGET, MAX_BUDGET, MIN_BUDGET
-
-MAX_QUERY_CHARS = 20_000
-MAX_PROMPT_CHARS = 100_000
 
 
 class _Body(BaseModel):
@@ -30,7 +31,7 @@ class ContextRequest(_Body):
     project: Optional[str] = Field(None, max_length=64, description="Project id; null = infer from the prompt/cwd")
     budget_chars: int = Field(DEFAULT_BUDGET, ge=MIN_BUDGET, le=MAX_BUDGET, description="Size limit of `context`")
     format: str = Field("markdown", max_length=64, description="Output format (GET /formats lists them)")
-    cwd: Optional[str] = Field(None, max_length=4096, description="The assistant's working directory (a project hint)")
+    cwd: Optional[str] = Field(None, max_length=MAX_CWD_CHARS, description="The assistant's working directory (a project hint)")
 
 
 class MemoryRequest(_Body):

@@ -100,13 +100,8 @@ def uvicorn_config(app, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, log_
 
     kwargs = dict(host=host, port=port, log_level=log_level, access_log=False, lifespan="on",
                   timeout_keep_alive=KEEP_ALIVE_TIMEOUT, server_header=False, backlog=2048)
-    try:  # the fast parser (a uvicorn[standard] extra, a dependency) carries the request deadline
-        import httptools  # noqa: F401
-
-        kwargs["http"] = deadline_protocol(request_timeout)
-    except ImportError:
-        pass
-    try:
+    kwargs["http"] = deadline_protocol(request_timeout)  # httptools (uvicorn[standard]) carries the deadline
+    try:  # uvicorn[standard] installs uvloop except on Windows and PyPy
         import uvloop  # noqa: F401
 
         kwargs["loop"] = "uvloop"
@@ -124,14 +119,11 @@ def serve(store_path: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, t
 
     token = token if token is not None else (os.environ.get("ATOCORE_TOKEN") or None)
     check_bind(host, token)
-    try:
-        from ..backup.service_lock import service_running
-        from ..errors import Busy
-        from ..store import open_store
+    from ..backup.service_lock import service_running
+    from ..errors import Busy
+    from ..store import open_store
 
-        other = service_running(open_store(store_path))
-    except ImportError:
-        other = None
+    other = service_running(open_store(store_path))
     if other and not other.get("self"):
         raise Busy(f"another AtoCore service (pid {other.get('pid', '?')}) already serves {store_path}; stop it first")
     app = create_app(store_path, token=token)

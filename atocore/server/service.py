@@ -16,7 +16,9 @@ import threading
 import time
 from typing import Any
 
+from ..api import Api
 from ..store import Store, open_store
+from ..store.head import read_main_head, watch_main_head
 
 log = logging.getLogger("atocore.server")
 
@@ -54,6 +56,9 @@ class Service:
         self.service_lock = None
         self._hold_lock = hold_lock
         self._config_check: tuple[str | None, str | None] | None = None
+        # the query layer over this service: its retriever, its readiness, its kept builds, its token
+        self.api = Api(self.store, self.retriever_or_none, index_ready=lambda: self.index_ready,
+                       keep_build=self.remember_build, token=self.token)
 
     # ------------------------------------------------------------------ retriever
 
@@ -85,23 +90,16 @@ class Service:
     # ------------------------------------------------------------------ main's head, watched
 
     def refresh_head(self) -> str | None:
-        from ..projects.registry import read_main_head
-
         self.head = read_main_head(self.store)
         return self.head
 
     def start(self) -> None:
-        from ..projects.registry import set_head_hint
-
         if self._hold_lock:
-            try:
-                from ..backup.service_lock import hold_service_lock
-            except ImportError:
-                pass
-            else:
-                self.service_lock = hold_service_lock(self.store)
+            from ..backup.service_lock import hold_service_lock
+
+            self.service_lock = hold_service_lock(self.store)
         self.refresh_head()
-        set_head_hint(self.store, lambda: self.head)
+        watch_main_head(self.store, lambda: self.head)  # readers of main_head get the watched value
         self.warm()
         self._thread = threading.Thread(target=self._watch, name="atocore-index-watcher", daemon=True)
         self._thread.start()
@@ -109,9 +107,7 @@ class Service:
         self._writer.start()
 
     def stop(self) -> None:
-        from ..projects.registry import set_head_hint
-
-        set_head_hint(self.store, None)
+        watch_main_head(self.store, None)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

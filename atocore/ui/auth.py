@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
+from ..api.auth import token_matches
+
 
 TOKEN_COOKIE = "atocore_ui_token"
 SESSION_COOKIE = "atocore_ui_session"
@@ -78,7 +80,7 @@ class Auth:
     def token_ok(self, given: str | None) -> bool:
         if self.token is None:
             return True
-        return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
+        return token_matches(self.token, given)
 
     def logged_in(self, request: Request) -> bool:
         """True if this browser may write (a valid token cookie, or a service without a token)."""

@@ -367,9 +367,9 @@ def build_router(service: Any, auth: Auth) -> APIRouter:
 
     @router.get("/ask")
     def ask(request: Request, prompt: str = "", project: str = "", mode: str = "context") -> Response:
-        from ..context.build import DEFAULT_BUDGET, build_context, load_last_build
+        from ..api import INDEX_UNAVAILABLE, IndexUnavailable, context_args
+        from ..context.build import load_last_build
         from ..projects.registry import projects as registered
-        from ..retrieval import search_payload
 
         mode = mode if mode in ("context", "search") else "context"
         result: dict[str, Any] | None = None
@@ -379,17 +379,12 @@ def build_router(service: Any, auth: Auth) -> APIRouter:
             pid = check_slug(project, "project") if project else None
             if prompt.strip():
                 if mode == "search":
-                    r = service.ready_retriever()
-                    if r is None:
-                        error = "the search index is being built or cannot be opened; see Health"
-                    else:
-                        result = search_payload(r, prompt, project=pid, k=10)
+                    try:
+                        result = service.api.search(prompt, project=pid, k=10)
+                    except IndexUnavailable:
+                        error = INDEX_UNAVAILABLE.format(health="Health")
                 else:  # what POST /context/build returns, without becoming the "last context served"
-                    b = build_context(store, service.ready_retriever(), prompt, project=pid, head=service.head,
-                                      budget_chars=DEFAULT_BUDGET)
-                    if not service.index_ready:
-                        b.notes.append("the search index is being built; only trusted state is included for now")
-                    result = b.to_dict()
+                    result = service.api.context(context_args({"prompt": prompt, "project": pid}), keep=False)
         except AtoCoreError as exc:
             error = str(exc)
         last = service.last_build or load_last_build(store)

@@ -376,7 +376,7 @@ class InProcess:
         return build_context(self.bs.store, self.bs.retriever, prompt).to_dict()
 
     def search(self, query: str) -> dict:
-        from atocore.retrieval import search_payload
+        from atocore.api import search_payload
 
         return search_payload(self.bs.retriever, query, k=10)
 

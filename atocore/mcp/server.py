@@ -2,8 +2,8 @@
 
 ``build_server(backend)`` returns an ``mcp.server.MCPServer`` (MCP Python SDK 2.x) with five
 tools. The same server object is served over stdio (``atocore mcp``, atocore/cli/mcp_cmds.py)
-or streamable HTTP at ``/mcp`` in the service (atocore/server/mcp.py). Answers come from a
-backend (atocore/mcp_backends.py) that returns the HTTP API's own payloads; each tool turns
+or streamable HTTP at ``/mcp`` in the service (atocore/mcp/http.py). Answers come from a
+backend (atocore/mcp/backends.py) that returns the query layer's (atocore/api) payloads; each tool turns
 that payload into short factual text with its provenance (store path, lines, commit); the payload
 itself travels in the result's ``_meta`` under ``atocore/payload``, never as ``structuredContent``:
 Claude Code (2.1.332) gives the model only ``structuredContent`` when a result has it, which
@@ -21,9 +21,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from . import __version__
-from .errors import AtoCoreError
-from .mcp_backends import Backend
+from .. import __version__
+from ..errors import AtoCoreError
+from .backends import Backend
 
 MemoryType = Literal["identity", "preference", "project", "episodic", "knowledge", "adaptation"]
 Project = Annotated[str | None, Field(description="Project id (see list_projects). Omit to let AtoCore "

@@ -101,10 +101,10 @@ def mount_mcp(app: Any, service: Any) -> Callable[[], Any]:
     app.state.mcp = None  # the FastMCP server, once loaded
 
     def build() -> Any:
-        from ..mcp_backends import ServiceBackend
-        from ..mcp_server import build_server
+        from .backends import LocalBackend
+        from .server import build_server
 
-        return build_server(ServiceBackend(service))
+        return build_server(LocalBackend(lambda: service.api, via="service"))
 
     async def serve(stop: Any) -> None:
         import asyncio
