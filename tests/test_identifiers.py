@@ -101,3 +101,34 @@ def test_state_key_is_an_identifier(degraded):
 ])
 def test_identifier_extraction(text, expected):
     assert identifiers(text) == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("machine.time_pulse_us timeout_us", ["machine.time_pulse_us", "timeout_us"]),
+    ("React useEffect cleanup", ["useEffect"]),
+    ("see src/app/main.py.", ["src/app/main.py"]),
+    ("omega-3 and low-fat diets, --dry-run", []),  # hyphenated words are prose too
+    ("what is 3.5 mm, e.g. a jack", []),
+])
+def test_code_identifiers(text, expected):
+    from atocore.retrieval.lexical import code_identifiers
+
+    assert code_identifiers(text) == expected
+
+
+@pytest.fixture
+def with_model(store):
+    store.commit({**{f"sources/tools/{p}": t.encode() for p, t in FILES.items()},
+                  "sources/tools/notes/misc.md": DISTRACTOR.encode()}, "seed")
+    r = Retriever(store)
+    r.update()
+    assert r.status()["degraded"] is False
+    return r
+
+
+@pytest.mark.parametrize("query", ["rotation_distance of the stepper", "getUserName display", "foo.bar.baz cache"])
+def test_a_code_identifier_query_is_ranked_by_bm25_alone(with_model, query):
+    # a static model sees an identifier as word pieces; the BM25 leg has it whole (docs/retrieval.md)
+    fused = [(h.id, round(h.score, 6)) for h in with_model.search(query, k=10)]
+    bm25 = [(h.id, round(h.score, 6)) for h in with_model.search(query, k=10, fusion=FusionParams(method="bm25"))]
+    assert fused == bm25

@@ -148,3 +148,15 @@ def test_debug_context_names_the_unknown_words(served):
         last = c.get("/debug/context").json()
     assert built["items"] == []
     assert any("'WordPress'" in n for n in last["notes"] if n.startswith("no match in the store"))
+
+
+def test_a_compound_identifier_with_an_unknown_word_is_a_name(two_projects):
+    # lower-case but identifier-shaped: "wp-cli" names a tool no indexed text has; "laser-tracker" is
+    # made of words the notes have (a paraphrase's hyphenation, not a foreign name)
+    r = open_retriever(two_projects)
+    prompt = "wp-cli plugin for the laser-tracker"
+    ev = r.match_evidence(prompt, r.search(prompt))
+    assert ev["unknown_names"] == ["wp-cli"]
+    b = build_context(two_projects, r, prompt)
+    assert b.items == [] and b.project is None
+    assert any("'wp-cli'" in n for n in b.notes if n.startswith("no match in the store"))

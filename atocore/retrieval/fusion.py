@@ -34,7 +34,13 @@ class FusionParams:
     file_boost: float = 0.3  # words of the file's path,
     ident_boost: float = 1.0  # whole identifiers (lexical.py)
     agree_at: float = 0.5  # >0: the vector weight scales with the legs' top-10 overlap, full at this share
+    ident_vec: float = 0.0  # vector weight x this when the query holds a code identifier (lexical.code_identifiers)
     vec_new: bool = True  # may the vector side add candidates BM25 did not find (False: it only re-ranks)
+    rm3_docs: int = 0  # >0: RM3 feedback on the BM25 leg from its top hits; off: +0.007 on NFCorpus only,
+    # for ~+0.6 ms on half the searches (docs/retrieval.md)
+    rm3_terms: int = 10
+    rm3_weight: float = 0.3  # the expansion terms' share of the query's weight
+    rm3_flat: float = 0.85  # only when the 10th BM25 score is >= this share of the first (no hit stands out)
     prf_docs: int = 0  # pseudo-relevance feedback: move the query vector towards the top fused hits
     prf_beta: float = 0.5
 

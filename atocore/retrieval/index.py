@@ -493,7 +493,8 @@ class Generation:
 
     def bm25_search(self, text: str, n: int, project: str | None = None,
                     kinds: Sequence[str] | None = None, idents: Sequence[str] = (),
-                    boosts: tuple[float, float, float] = (0.3, 0.3, 1.0)) -> list[tuple[int, float]]:
+                    boosts: tuple[float, float, float] = (0.3, 0.3, 1.0),
+                    expansion: Sequence[tuple[str, float]] = ()) -> list[tuple[int, float]]:
         """BM25 top ``n`` for the query words ``text`` and whole ``idents``. The query is built
         from term queries (never a query parser): no syntax, no parse errors (see lexical.py)."""
         import tantivy
@@ -518,6 +519,7 @@ class Generation:
                 subs.append(term("file", t, file_boost))
         if ident_boost:
             subs.extend(term("ident", i, ident_boost) for i in idents)
+        subs.extend(term("body", t, w) for t, w in expansion)  # feedback terms (already analyzed)
         if not subs:
             return []
         q = Q.boolean_query(subs)
@@ -571,6 +573,10 @@ class Generation:
 
     def has_term(self, term: str) -> bool:
         return self._searcher.doc_freq("body", term) > 0
+
+    def has_ident(self, ident: str) -> bool:
+        """Does a chunk hold this whole compound identifier (``lexical.identifiers``)?"""
+        return self._searcher.doc_freq("ident", ident) > 0
 
     def _eligible(self, project: str | None, kinds: Sequence[str] | None) -> int:
         if project is None and not kinds:

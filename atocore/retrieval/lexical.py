@@ -79,3 +79,19 @@ def query_words(query: str) -> str:
 
 def query_identifiers(query: str) -> list[str]:
     return identifiers(query, MAX_QUERY_TERMS)
+
+
+_CODE = re.compile(r"[_.:/]|[a-z0-9][A-Z]")
+
+
+def code_identifiers(query: str) -> list[str]:
+    """The query's identifiers that only code has: with ``_ . : /`` or an inner capital
+    (``time_pulse_us``, ``machine.Pin``, ``useEffect``); hyphenated words (``omega-3``,
+    ``low-fat``, ``dry-run``) are also prose and are left out."""
+    out = []
+    for t in _RUN.findall(query):
+        t = t.strip(".:/-")
+        if len(t) >= 4 and _CODE.search(t) and any(c.isalpha() for c in t):  # not 3.5, e.g
+            out.append(t)
+    return out
+

@@ -18,7 +18,7 @@ from ..errors import ValidationError
 from .fusion import DEFAULT, FusionParams, diversify, fuse
 from .hits import Hit
 from .index import Generation
-from .lexical import STOPWORDS, query_identifiers, query_words  # noqa: F401 (STOPWORDS: re-exported)
+from .lexical import STOPWORDS, code_identifiers, query_identifiers, query_words  # noqa: F401 (STOPWORDS: re-exported)
 from .lifecycle import IndexLifecycle
 
 KINDS = ("chunk", "memory", "state")
@@ -47,6 +47,13 @@ def _unknown_names(query: str, gen: Any, an: Any) -> list[str]:
         terms = an.analyze(word)
         if terms and not any(gen.has_term(t) for t in terms) and word not in out:
             out.append(word)
+    # a compound identifier no chunk has, with a word no chunk has (``flex-grow``, ``libcamera-still``):
+    # lower-case, but as much a name as ``useEffect``; ``re-throw`` (words the store has) is not
+    for ident in query_identifiers(query):
+        if gen.has_ident(ident) or any(w.lower() in (o.lower() for o in out) for w in _WORD.findall(ident)):
+            continue
+        if any(not gen.has_term(t) for t in an.analyze(ident)):
+            out.append(ident)
     return out
 
 
@@ -97,7 +104,11 @@ class Retriever(IndexLifecycle):
         text = bm25_query_text(query)
         bm = (gen.bm25_search(text, p.n, project, kinds, query_identifiers(query),
                               (p.title_boost, p.file_boost, p.ident_boost)) if p.method != "vector" else [])
-        if emb is None or p.method == "bm25":
+        if p.rm3_docs and bm and bm[min(9, len(bm) - 1)][1] >= p.rm3_flat * bm[0][1]:
+            bm = _rm3(gen, text, bm, p, project, kinds, query_identifiers(query))
+        # word pieces cannot carry an identifier; the BM25 leg has it whole (docs/retrieval.md)
+        idents = p.ident_vec != 1.0 and bool(bm) and bool(code_identifiers(query))
+        if emb is None or p.method == "bm25" or (idents and p.ident_vec <= 0):
             return fuse(bm, [], None, p.with_(method="bm25"))
         qvec = emb.encode_query(query)
         vec = gen.vector_search(qvec, p.n, project, kinds)
@@ -105,6 +116,9 @@ class Retriever(IndexLifecycle):
         weight = None
         if p.adaptive and bm:
             weight = adaptive_bm25_weight(gen, text, p)
+        if idents:
+            total = p.w_bm25 + p.w_vec
+            weight = total - (total - (p.w_bm25 if weight is None else weight)) * p.ident_vec
         fused = fuse(bm, vec, sims, p, weight)
         if p.prf_docs and fused:
             import numpy as np
@@ -162,6 +176,44 @@ def _bm25_sims(gen: Generation, qvec, bm: list[tuple[int, float]], vec: list[tup
     vector side's own similarity for the others)."""
     found = {key for key, _ in vec}
     return gen.similarities(qvec, [key for key, _ in bm if key not in found])
+
+
+def _rm3(gen: Generation, text: str, bm: list[tuple[int, float]], p: FusionParams, project, kinds,
+         idents) -> list[tuple[int, float]]:
+    """RM3 pseudo-relevance feedback on the BM25 leg (Lavrenko & Croft; Abdul-Jaleel et al.):
+    terms weighted by their share of each top hit, times the hit's normalised score, added to the
+    query with ``rm3_weight`` of its mass. Only for a query whose BM25 scores are flat (``rm3_flat``):
+    a query with a hit that stands out (a name, an identifier, a known item) is left alone."""
+    from collections import Counter
+
+    from .index import _analyzer
+    from .lexical import STOPWORDS
+
+    an = _analyzer()
+    qterms = set(an.analyze(text))
+    top = bm[:p.rm3_docs]
+    rows = gen.fetch([k for k, _ in top])
+    z = sum(s for _, s in top) or 1.0
+    model: Counter = Counter()
+    for k, s in top:
+        r = rows.get(k)
+        if r is None:
+            continue
+        toks = [t for t in an.analyze(f"{r[5]}\n{r[6]}") if t not in STOPWORDS and not t.isdigit() and len(t) > 2]
+        if not toks:
+            continue
+        w = s / z
+        for t, c in Counter(toks).items():
+            model[t] += w * c / len(toks)
+    idf = gen.query_idf(" ".join(model))
+    scored = sorted(((t, v * idf.get(t, 0.0)) for t, v in model.items() if t not in qterms), key=lambda tv: -tv[1])
+    exp = scored[:p.rm3_terms]
+    mass = sum(v for _, v in exp)
+    if not mass or not qterms:
+        return bm
+    scale = p.rm3_weight / (1 - p.rm3_weight) * len(qterms) / mass
+    return gen.bm25_search(text, p.n, project, kinds, idents, (p.title_boost, p.file_boost, p.ident_boost),
+                           [(t, v * scale) for t, v in exp])
 
 
 def adaptive_bm25_weight(gen: Generation, text: str, p: FusionParams) -> float:

@@ -345,6 +345,9 @@ def measure(bs: BenchSet, base: Baseline, variants: dict | None = None) -> dict:
             given["AtoCore vector leg"] = lambda q: _doc_ids(r.search(q.text, project=q.project, k=HITS,
                                                                       fusion=DEFAULT.with_(method="vector")))
         given["AtoCore fused (default)"] = lambda q: _doc_ids(r.search(q.text, project=q.project, k=HITS))
+        for label, params in (variants or {}).items():
+            given[f"fused {label}"] = lambda q, p=params: _doc_ids(r.search(q.text, project=q.project, k=HITS,
+                                                                            fusion=p))
         out["rows_project_given"] = {name: run_method(answerable, fn) for name, fn in given.items()}
     return out
 
