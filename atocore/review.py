@@ -367,11 +367,11 @@ def _branch_view(store: Store, rid: str, ref: bytes, head: str, merges: Any = No
     return p
 
 
-_VERDICTS: "OrderedDict[str, tuple[str, ...]]" = OrderedDict()
+_VERDICTS: "OrderedDict[tuple[str, str], tuple[str, ...]]" = OrderedDict()  # (store, key) -> problems
 
 
 def _remember_verdict(store: Store, key: str, problems: list[str]) -> None:
-    _cache_put(_VERDICTS, key, tuple(problems), _CONTENT_CACHE_MAX)
+    _cache_put(_VERDICTS, (str(store.path), key), tuple(problems), _CONTENT_CACHE_MAX)
     if gate.load_verdict(store, key) != list(problems):
         gate.save_verdict(store, key, problems)
 
@@ -386,7 +386,7 @@ def gate_problems(store: Store, head: str, main: str | None) -> list[str]:
     except Exception:  # noqa: BLE001 - malformed commits: the gate walks them its own way, uncached
         return gate.check_branch(store, head, main).problems
     key = gate.verdict_key(store, head, bases, main is not None)
-    hit = _cache_get(_VERDICTS, key)
+    hit = _cache_get(_VERDICTS, (str(store.path), key))
     if hit is not None:
         return list(hit)
     problems = gate.load_verdict(store, key)
@@ -398,7 +398,7 @@ def gate_problems(store: Store, head: str, main: str | None) -> list[str]:
             return gate.check_branch(store, head, main).problems
         problems = gate.check_branch(store, head, main, commits=commits).problems
         gate.save_verdict(store, key, problems)
-    _cache_put(_VERDICTS, key, tuple(problems), _CONTENT_CACHE_MAX)
+    _cache_put(_VERDICTS, (str(store.path), key), tuple(problems), _CONTENT_CACHE_MAX)
     return problems
 
 

@@ -274,7 +274,7 @@ def verify(store, remote: Remote, expected: dict[bytes, bytes], known: list[byte
                        "that every new ref is complete); 'atocore backup verify' fetches and checks every object")
     return {"refs": len(expected), "objects_checked": checked, "deep": deep,
             "method": ("open repository" if remote.local_path is not None else "ls-remote") + method,
-            "not_checked": not_checked, "packs": packs_seen, "ms": round((time.perf_counter() - t0) * 1000, 1)}
+            "not_checked": not_checked, "packs": packs_seen, "rehashed_bytes": hashed, "ms": round((time.perf_counter() - t0) * 1000, 1)}
 
 
 # A remote's packs are re-hashed end to end (index and trailer checksums) to catch a damaged
