@@ -60,24 +60,33 @@ class Plan:
     remote_before: dict[bytes, bytes] = field(default_factory=dict)
 
 
-def backup_refs(store) -> tuple[dict[bytes, bytes], dict[str, str]]:
+def _read_refs(store) -> tuple[str | None, dict[bytes, bytes], dict[bytes, bytes]]:
+    """(main, snapshot tags, review branches) as they are now: one consistent read."""
+    return (store.head(MAIN), dict(store.repo.refs.as_dict(BACKUP_TAG_PREFIX)),
+            dict(store.repo.refs.as_dict(REVIEW_PREFIX)))
+
+
+def backup_refs(store, current: tuple | None = None) -> tuple[dict[bytes, bytes], dict[str, str]]:
     """The refs a backup carries -- main, snapshot tags, and the review branches the gate accepts --
     and the review branches left out, with why (``{ref: first problem}``).
 
     A review branch is anyone's push and is not truth: one the gate refuses (a ``..`` tree
     entry, a symlink, a secret, a 100 MB file, ...) would make the backup fail ``git clone``,
     ``fsck`` or the drill, or carry a secret into every backup, so it stays local (and a copy
-    pushed earlier is removed from the remote)."""
+    pushed earlier is removed from the remote).
+
+    ``current``: the refs as :func:`_read_refs` read them (a push reads them under the writer
+    lock and runs the gate after releasing it)."""
     from ..review import gate_problems
 
     out: dict[bytes, bytes] = {}
     left_out: dict[str, str] = {}
-    head = store.head(MAIN)
+    head, tags, reviews = current if current is not None else _read_refs(store)
     if head is not None:
         out[MAIN] = head.encode()
-    for name, sha in store.repo.refs.as_dict(BACKUP_TAG_PREFIX).items():
+    for name, sha in tags.items():
         out[BACKUP_TAG_PREFIX + name] = sha
-    for name, sha in store.repo.refs.as_dict(REVIEW_PREFIX).items():
+    for name, sha in reviews.items():
         ref = REVIEW_PREFIX + name
         try:
             # cached on disk per (head, merge bases, main's settings): a push re-checks only
@@ -452,8 +461,10 @@ def push_one(store, remote: Remote, deep: bool = False, create: bool = False, ta
             with store.lock():
                 if take_snapshot and store.head() is not None:
                     report["snapshot"] = snapshot(store, f"push to {remote.name}")
-                mine, left_out = backup_refs(store)
-                report["left_out"] = left_out
+                current = _read_refs(store)
+            # the gate (cached per branch) runs without the writer lock: objects never change
+            mine, left_out = backup_refs(store, current)
+            report["left_out"] = left_out
             if MAIN not in mine:
                 raise StoreError("the store has no main branch; nothing to back up")
             prev_state = load_state(store)["remotes"].get(key, {})
