@@ -178,3 +178,27 @@ def test_unchanged_packs_are_not_rehashed_but_a_changed_or_stale_one_is(store, b
     add_memory(store, "a day later", "knowledge")
     later = push(store, str(bare_remote))["results"][0]
     assert later["ok"] and later["verify"]["rehashed_bytes"] >= old_size
+
+
+def test_pushes_that_walk_only_the_moved_refs_send_everything(store, bare_remote):
+    """An incremental push walks from the refs that moved down to where they (and main) were on
+    the remote; a new branch off an old main, a restore and new snapshot tags still arrive whole."""
+    from atocore.backup import verify_remote
+    from atocore.backup.restore import restore
+
+    from .fixtures_backup import fsck
+
+    for i in range(3):
+        add_memory(store, f"early {i}", "knowledge")
+    old_main = store.head()
+    assert push(store, str(bare_remote))["ok"]
+    for i in range(3):
+        add_memory(store, f"later {i}", "knowledge")
+        assert push(store, str(bare_remote))["ok"]
+    branch(store, "from-old", [{(b"sources", b"p", b"old.md"): (b"100644", blob(store, b"# based on an old main\n"))}],
+           base=old_main)
+    restore(store, old_main, reindex_after=False)
+    rep = push(store, str(bare_remote))
+    assert rep["ok"] and "refs/heads/review/from-old" in rep["results"][0]["updated"]
+    assert verify_remote(store, str(bare_remote), deep=True)["ok"]
+    fsck(bare_remote)

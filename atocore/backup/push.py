@@ -156,16 +156,32 @@ def _hash_ok(type_num: int, raw: bytes, sha: bytes) -> bool:
     return object_id(_TYPE_NAMES[type_num], raw).encode() == sha
 
 
-def _check_objects(source_store, target_store, tips: list[bytes], known: list[bytes]) -> tuple[int, list[str]]:
+def _moved(new: dict[bytes, bytes], old: dict[bytes, bytes]) -> tuple[list[bytes], list[bytes]]:
+    """(tips to walk, tips to stop at) for what changed from ``old`` refs to ``new`` ones: the
+    refs that moved, walked down to where they (or main) were. Stopping at fewer known tips
+    than all can only make the walk find more, never less; a year in, a remote holds ~150
+    refs (open reviews, snapshot tags), and peeling and queueing every one of them costs more
+    than the handful of new objects a push sends."""
+    tips = [sha for ref, sha in new.items() if old.get(ref) != sha]
+    stops = {old[ref] for ref, sha in new.items() if ref in old and old[ref] != sha}
+    if MAIN in old:
+        stops.add(old[MAIN])
+    return tips, sorted(stops)
+
+
+def _check_objects(source_store, target_store, tips: list[bytes], known: list[bytes],
+                   walk: tuple[list[bytes], list[bytes]] | None = None) -> tuple[int, list[str]]:
     """Every object reachable from ``tips`` but not from ``known`` is present and intact in
-    ``target_store`` (``known`` tips were verified before and are only checked to exist)."""
+    ``target_store`` (``known`` tips were verified before and are only checked to exist).
+    ``walk``: the (tips, stops) of :func:`_moved`, the same objects found by a shorter walk."""
     problems = []
     known = [k for k in known if k in source_store]
     for k in known:
         if k not in target_store:
             problems.append(f"previously verified object {k.decode()} is missing on the remote")
     count = 0
-    for sha in new_objects(source_store, tips, known):
+    wants, haves = walk if walk is not None else (tips, known)
+    for sha in new_objects(source_store, wants, [h for h in haves if h in source_store]):
         count += 1
         try:
             if not _hash_ok(*target_store.get_raw(sha), sha):
@@ -229,7 +245,8 @@ def _remote_refs(remote: Remote) -> dict[bytes, bytes]:
 
 
 def verify(store, remote: Remote, expected: dict[bytes, bytes], known: list[bytes] | None = None,
-           deep: bool = False, hashed_packs: dict | None = None) -> dict:
+           deep: bool = False, hashed_packs: dict | None = None,
+           known_refs: dict[bytes, bytes] | None = None) -> dict:
     """Check the remote against ``expected`` refs; raise ``VerifyFailed`` with the reasons.
     ``hashed_packs``: the remote's packs an earlier verified push re-hashed (see
     :func:`_check_packs`); the report's ``packs`` is the record to keep for the next push."""
@@ -250,8 +267,9 @@ def verify(store, remote: Remote, expected: dict[bytes, bytes], known: list[byte
                 if deep:
                     checked, more = _walk_all(repo.object_store, list(expected.values()))
                 else:
+                    walk = _moved(expected, known_refs) if known_refs is not None else None
                     checked, more = _check_objects(store.repo.object_store, repo.object_store,
-                                                   list(expected.values()), known or [])
+                                                   list(expected.values()), known or [], walk)
                     # The objects not re-sent (the remote already had them) are what this push
                     # relies on: every pack is re-hashed end to end (its trailer checksum) and the
                     # tips verified earlier are read back, so a corrupted pack is caught here.
@@ -481,6 +499,9 @@ def push_one(store, remote: Remote, deep: bool = False, create: bool = False, ta
             objects = store.repo.object_store
 
             def generate_pack_data(have, want, ofs_delta=True, progress=None):
+                if plans:  # stop at where the moving refs (and main) were, not at all ~150 remote refs
+                    theirs = plans[-1].remote_before
+                    have = _moved({r: s for r, s in plans[-1].updates.items() if s != ZERO_SHA}, theirs)[1]
                 ids = new_objects(objects, want, have)
                 if remote.local_path is not None and ids:
                     # written into the remote here (complete and synced before any ref moves);
@@ -507,9 +528,11 @@ def push_one(store, remote: Remote, deep: bool = False, create: bool = False, ta
             # this push: a remote replaced by an empty repository gets everything re-checked.
             still_there = set(plan.remote_before.values())
             known = [k for k in known if k in still_there]
+            known_refs = {r.encode(): v.encode() for r, v in prev.items() if v.encode() in still_there}
             hashed_packs = prev_state.get("hashed_packs") if prev_state.get("url") == remote.url else None
             report["verify"] = verify(store, remote, mine, known=known, deep=deep,
-                                      hashed_packs=hashed_packs if isinstance(hashed_packs, dict) else None)
+                                      hashed_packs=hashed_packs if isinstance(hashed_packs, dict) else None,
+                                      known_refs=known_refs)
             report["main"] = mine[MAIN].decode()
             fields = dict(url=remote.url, last_attempt=report["time"], last_ok=True, last_error=None,
                           last_verified=report["time"], verified_main=report["main"],
