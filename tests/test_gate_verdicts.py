@@ -202,3 +202,33 @@ def test_pushes_that_walk_only_the_moved_refs_send_everything(store, bare_remote
     assert rep["ok"] and "refs/heads/review/from-old" in rep["results"][0]["updated"]
     assert verify_remote(store, str(bare_remote), deep=True)["ok"]
     fsck(bare_remote)
+
+
+def test_a_full_push_reuses_the_stores_deltas_and_stands_alone(store, tmp_path, monkeypatch):
+    """A large push reuses the deltas of the store's packs (only those whose base is sent too):
+    the remote is about the store's size, passes git fsck --strict and a deep verification."""
+    import importlib
+
+    from atocore.backup import verify_remote
+
+    push_mod = importlib.import_module("atocore.backup.push")
+
+    from .fixtures_backup import fsck, git, make_bare
+
+    import random
+
+    rng = random.Random(14)
+    text = "\n".join(" ".join(rng.choice(("lens", "mount", "torque", "seal", "vacuum", "drift", "gain", "pump"))
+                               + str(rng.randrange(10**6)) for _ in range(12)) for _ in range(150))
+    for i in range(30):
+        store.commit({"sources/p/doc.md": f"{text}\nrevision {i}\n".encode()}, f"Revision {i}")
+    git("repack", "-a", "-d", "-q", "--window=50", git_dir=store.path)
+    sizes = {}
+    for label, above in (("undeltified", 10**9), ("reused", 0)):
+        monkeypatch.setattr(push_mod, "REUSE_DELTAS_ABOVE", above)
+        remote = make_bare(tmp_path / f"{label}.git")
+        assert push(store, str(remote))["ok"]
+        assert verify_remote(store, str(remote), deep=True)["ok"]
+        fsck(remote)
+        sizes[label] = sum(p.stat().st_size for p in (remote / "objects" / "pack").glob("*.pack"))
+    assert sizes["reused"] < sizes["undeltified"] / 3
