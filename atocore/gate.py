@@ -482,7 +482,7 @@ def _code_key() -> str:
         import hashlib
         from pathlib import Path
 
-        from .capture import redact
+        from . import redact
         from .store import paths
 
         h = hashlib.sha1()
