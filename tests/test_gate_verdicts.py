@@ -197,7 +197,7 @@ def test_pushes_that_walk_only_the_moved_refs_send_everything(store, bare_remote
         assert push(store, str(bare_remote))["ok"]
     branch(store, "from-old", [{(b"sources", b"p", b"old.md"): (b"100644", blob(store, b"# based on an old main\n"))}],
            base=old_main)
-    restore(store, old_main, reindex_after=False)
+    restore(store, old_main)
     rep = push(store, str(bare_remote))
     assert rep["ok"] and "refs/heads/review/from-old" in rep["results"][0]["updated"]
     assert verify_remote(store, str(bare_remote), deep=True)["ok"]
