@@ -461,6 +461,85 @@ def check_branch(store, head: str, main: str | None, limits: Limits | None = Non
     return chk.v
 
 
+# ----------------------------------------------------------------------------- verdict cache
+# A backup push asks the gate about every open review branch (~100), and each answer walks the
+# branch's commits and reads its trees and files (~9 ms each): most of an incremental push. A
+# branch's verdict depends only on its own commits (fixed by its head and its merge bases with
+# main), main's caps and redaction patterns, and this code; so it is kept on disk, one small
+# JSON file per key in the index folder, disposable like every derived cache: a missing,
+# damaged or foreign file is recomputed, and a change of any part of the key is a new file.
+
+VERDICT_DIR = "gate-verdicts"
+_VERDICT_FORMAT = 1
+_VERDICT_MAX_FILES = 2048
+_CODE_KEY: list[str] = []
+
+
+def _code_key() -> str:
+    """A hash of the code a verdict comes from (the gate, the path rules, the redactor): a new
+    version of any of them must not trust verdicts an older one gave."""
+    if not _CODE_KEY:
+        import hashlib
+        from pathlib import Path
+
+        from . import redact
+        from .store import paths
+
+        h = hashlib.sha1()
+        for mod_file in (__file__, paths.__file__, redact.__file__):
+            try:
+                h.update(Path(mod_file).read_bytes())
+            except OSError:
+                h.update(mod_file.encode())
+        _CODE_KEY.append(h.hexdigest())
+    return _CODE_KEY[0]
+
+
+def verdict_key(store, head: str, bases: list[str] | None, main_present: bool) -> str:
+    """The cache key of a branch's verdict: its head, the merge bases that bound its own commits
+    (None: bounded by main itself, then ``main_present`` carries main's sha), main's settings, code."""
+    import hashlib
+
+    limits, patterns = settings_key(store)
+    parts = (_VERDICT_FORMAT, _code_key(), head, None if bases is None else tuple(bases), main_present,
+             (limits.max_file_bytes, limits.max_change_bytes, limits.max_change_files), patterns)
+    return hashlib.sha1(repr(parts).encode()).hexdigest()
+
+
+def load_verdict(store, key: str) -> list[str] | None:
+    """The problems cached under ``key``, or None (missing, damaged or not this key's file)."""
+    import json
+
+    try:
+        d = json.loads((store.index_dir / VERDICT_DIR / f"{key}.json").read_bytes())
+        problems = d["problems"]
+        if d.get("key") != key or not isinstance(problems, list) or not all(isinstance(p, str) for p in problems):
+            return None
+        return problems
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # missing or damaged: recompute
+
+
+def save_verdict(store, key: str, problems: list[str]) -> None:
+    import json
+    import os
+    import threading
+
+    folder = store.index_dir / VERDICT_DIR
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp"
+        tmp.write_text(json.dumps({"key": key, "problems": list(problems)}, separators=(",", ":")))
+        os.replace(tmp, folder / f"{key}.json")
+        names = os.listdir(folder)
+        if len(names) > _VERDICT_MAX_FILES:  # keep the newest half: old keys belong to gone branches
+            paths = sorted((folder / n for n in names), key=lambda p: p.stat().st_mtime)
+            for old in paths[: len(paths) - _VERDICT_MAX_FILES // 2]:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only store still answers, just without the cache
+
+
 def net_problems(store, changes: Mapping[str, tuple[int | None, bytes | None]], limits: Limits | None = None) -> list[str]:
     """Schema and layout problems of a branch's net change ``{path: (mode, content or None)}``
     (content None for a deletion, or for a file the branch check refused unread)."""
@@ -511,5 +590,5 @@ def check_tree_change(store, old_tree: str | None, new_tree: str, limits: Limits
     return problems
 
 
-__all__ = ["Limits", "Verdict", "limits_of", "layout_problem", "check_files", "check_branch", "net_problems",
+__all__ = ["Limits", "Verdict", "limits_of", "verdict_key", "load_verdict", "save_verdict", "layout_problem", "check_files", "check_branch", "net_problems",
            "check_tree_change", "content_problems", "secret_kinds", "object_size", "require_ok", "FILE_MODE"]

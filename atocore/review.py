@@ -200,6 +200,7 @@ def _branch_content(store: Store, head: str, bases: list[str], main: str | None,
         # The gate checks every commit of the branch first (sizes from object headers), so nothing
         # refused is read whole: a 100 MB file is reported, never loaded.
         verdict = gate.check_branch(store, head, main, limits, commits=commits)
+        _remember_verdict(store, gate.verdict_key(store, head, bases, main is not None), verdict.problems)
         changes: list[Change] = []
         found: dict[str, tuple[int | None, bytes | None]] = {}
         files: dict[str, bytes | None] = {}
@@ -366,12 +367,39 @@ def _branch_view(store: Store, rid: str, ref: bytes, head: str, merges: Any = No
     return p
 
 
-def own_commits(store: Store, head: str, main: str | None) -> list:
-    """The commits reachable from ``head`` and not from ``main``, found from the merge bases
-    (history index) instead of walking main's history (the gate's own walk: ~0.5 s per branch
-    at 10,000 commits)."""
-    bases = _merge_bases(store, main, head) if main is not None else []
-    return [e.commit for e in store.repo.get_walker(include=[head.encode()], exclude=[b.encode() for b in bases])]
+_VERDICTS: "OrderedDict[tuple[str, str], tuple[str, ...]]" = OrderedDict()  # (store, key) -> problems
+
+
+def _remember_verdict(store: Store, key: str, problems: list[str]) -> None:
+    _cache_put(_VERDICTS, (str(store.path), key), tuple(problems), _CONTENT_CACHE_MAX)
+    if gate.load_verdict(store, key) != list(problems):
+        gate.save_verdict(store, key, problems)
+
+
+def gate_problems(store: Store, head: str, main: str | None) -> list[str]:
+    """The gate's verdict on a branch (``gate.check_branch(...).problems``), cached in memory and
+    on disk under :func:`gate.verdict_key` (head, merge bases, main's settings, the gate's code):
+    a backup push asks this for every open review branch, and the branches rarely change between
+    two pushes. ``review list``/``show`` fill the same cache."""
+    try:
+        bases = _merge_bases(store, main, head) if main is not None else []
+    except Exception:  # noqa: BLE001 - malformed commits: the gate walks them its own way, uncached
+        return gate.check_branch(store, head, main).problems
+    key = gate.verdict_key(store, head, bases, main is not None)
+    hit = _cache_get(_VERDICTS, (str(store.path), key))
+    if hit is not None:
+        return list(hit)
+    problems = gate.load_verdict(store, key)
+    if problems is None:
+        try:
+            commits = [e.commit for e in store.repo.get_walker(include=[head.encode()],
+                                                               exclude=[b.encode() for b in bases])]
+        except Exception:  # noqa: BLE001 - as above
+            return gate.check_branch(store, head, main).problems
+        problems = gate.check_branch(store, head, main, commits=commits).problems
+        gate.save_verdict(store, key, problems)
+    _cache_put(_VERDICTS, (str(store.path), key), tuple(problems), _CONTENT_CACHE_MAX)
+    return problems
 
 
 def _safe_view(store: Store, rid: str, ref: bytes, head: str, merges: Any = None, disk: bool = True) -> Proposal:

@@ -181,3 +181,33 @@ def test_review_branch_points_from_the_index_match_the_walk(store, tmp_path):
     views = {p.id: p for p in __import__("atocore.review", fromlist=["list_reviews"]).list_reviews(store)}
     assert views["stacked"].paths == ["sources/p/stacked.md"] and views["stacked"].commits == 1
     assert views[fresh.id].approvable
+
+
+def _walked_review_ids(store: Store) -> set[str]:
+    """What capture/extract.py's walk finds: every commit reachable from main, its trailers."""
+    import re
+
+    return {m for c in store.log() for m in re.findall(r"^Review-Id:\s*(\S+)", c.message, re.M)}
+
+
+def test_review_ids_from_the_index_match_the_walk(store, tmp_path):
+    """The reviews already approved or rejected (issue 14: extraction skips their turns without
+    walking every commit): incremental, rebuilt, after a forced push, and through Known."""
+    from atocore.capture.extract import Known
+
+    _year_in_small(store)
+    incremental = store.history.review_ids()
+    assert incremental == _walked_review_ids(store) and len(incremental) >= 4
+    p = propose(store, {"sources/p/late.md": b"late\n"}, "A late note")
+    assert p.id not in store.history.review_ids()  # open: not reviewed yet
+    approve_review(store, p.id, BOB)
+    assert p.id in store.history.review_ids() and store.history.last_action == "update"
+    (store.index_dir / FILE_NAME).unlink()
+    assert store.history.review_ids() == _walked_review_ids(store) and store.history.last_action == "rebuild"
+    assert Known(store).reviewed == _walked_review_ids(store)
+    work = tmp_path / "clone"
+    git("clone", "-q", str(store.path), str(work), cwd=tmp_path)
+    git("reset", "-q", "--hard", "HEAD~1", cwd=work)  # drop the approval of the late note
+    git("push", "-q", "--force", "origin", "main", cwd=work)
+    assert store.history.review_ids() == _walked_review_ids(store)
+    assert p.id not in store.history.review_ids()

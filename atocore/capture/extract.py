@@ -97,7 +97,11 @@ class Known:
                     except ValidationError:
                         continue
         self.reviewed: set[str] = set()
-        if scan_history and store.head():
+        # from the history index (flat in history); walking every commit is the fallback
+        indexed = store.history.review_ids() if scan_history and store.head() else None
+        if indexed is not None:
+            self.reviewed = indexed
+        elif scan_history and store.head():
             for info in store.log():
                 for m in re.finditer(r"^Review-Id:\s*(\S+)", info.message, re.M):
                     self.reviewed.add(m.group(1))

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .repo import Store
 
 FILE_NAME = "history.sqlite"
-FORMAT = "2"
+FORMAT = "3"  # 3: the review ids named by main's commits
 BATCH = 2000  # commits per transaction while (re)building
 
 _SCHEMA = """
@@ -42,7 +42,9 @@ CREATE TABLE paths (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
 CREATE TABLE merged (sha BLOB PRIMARY KEY, pos INTEGER NOT NULL);
 CREATE TABLE touches (path INTEGER NOT NULL, pos INTEGER NOT NULL, added INTEGER NOT NULL,
                       PRIMARY KEY (path, pos)) WITHOUT ROWID;
+CREATE TABLE reviewed (id TEXT PRIMARY KEY, pos INTEGER NOT NULL) WITHOUT ROWID;
 """
+_REVIEW_ID = re.compile(rb"^Review-Id:\s*(\S+)", re.M)  # as capture/extract.py's walk reads them
 
 
 _ENTRY = re.compile(rb"([0-7]+) ([^\0]*)\0(.{20})", re.S)
@@ -294,13 +296,19 @@ class HistoryIndex:
                     or db.execute("SELECT 1 FROM merged WHERE sha = ?", (bytes.fromhex(sha.decode()),)).fetchone()
                     is not None)
 
+        def reviewed(message: bytes, pos: int) -> None:  # "Review-Id:" trailers (approve, reject, propose)
+            for rid in _REVIEW_ID.findall(message):
+                db.execute("INSERT OR IGNORE INTO reviewed (id, pos) VALUES (?, ?)", (rid.decode("utf-8", "replace"), pos))
+
         for start in range(0, len(shas), BATCH):
             chunk = shas[start:start + BATCH]
             db.execute("BEGIN IMMEDIATE")
             try:
                 for i, sha in enumerate(chunk, count + start):
                     db.execute("INSERT INTO commits (pos, sha) VALUES (?, ?)", (i, bytes.fromhex(sha)))
-                    parents = self.store._commit(sha).parents
+                    commit = self.store._commit(sha)
+                    parents = commit.parents
+                    reviewed(commit.message, i)
                     if len(parents) > 1:  # a merge: remember the commits it brings in (a review branch's)
                         todo = [p for p in parents[1:] if not known(p)]
                         while todo:
@@ -308,7 +316,9 @@ class HistoryIndex:
                             if known(c):
                                 continue
                             db.execute("INSERT INTO merged (sha, pos) VALUES (?, ?)", (bytes.fromhex(c.decode()), i))
-                            todo += [p for p in self.store._commit(c).parents if not known(p)]
+                            merged = self.store._commit(c)
+                            reviewed(merged.message, i)
+                            todo += [p for p in merged.parents if not known(p)]
                     changes = known_changes.get(sha) if known_changes is not None else None
                     if changes is None:
                         changes = self.changed_paths(sha)
@@ -401,6 +411,28 @@ class HistoryIndex:
             if until_added and added:
                 break
         return out
+
+    def review_ids(self, main: str | None = None) -> set[str] | None:
+        """Every ``Review-Id:`` named by a commit reachable from main (its first-parent chain and
+        the review branches merged into it): the reviews already approved or rejected. None if
+        the index cannot answer (then walk the history)."""
+        if os.environ.get("ATOCORE_HISTORY_INDEX", "1") == "0":
+            return None
+        main = main if main is not None else self.store.head()
+        if not main:
+            return set()
+        with self._lock:
+            self.update(main)
+            db = self._reader()
+            if db is None:
+                return None
+            try:
+                if self._meta(db)[0] != main:
+                    return None  # main moved meanwhile (another process updated the index)
+                return {row[0] for row in db.execute("SELECT id FROM reviewed")}
+            except (sqlite3.DatabaseError, KeyError, ValueError):
+                self._close_reader()
+                return None
 
     def branch_point(self, head: str, main: str, max_commits: int = 2000) -> tuple[str | None, list[str]] | None:
         """``(merge base with main, commits reachable from head but not from main)`` for a branch
