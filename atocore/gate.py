@@ -33,6 +33,7 @@ from dulwich.objects import Commit, parse_tree, serialize_tree, sorted_tree_item
 
 from .config import DEFAULT_LIMITS, load_config
 from .errors import ValidationError
+from .store.diskcache import DiskCache
 from .store.paths import path_problem, printable, segment_problem
 
 ROOT_FILES = ("atocore.yaml", "README.md")
@@ -506,38 +507,23 @@ def verdict_key(store, head: str, bases: list[str] | None, main_present: bool) -
     return hashlib.sha1(repr(parts).encode()).hexdigest()
 
 
+def _verdicts(store) -> DiskCache:
+    return DiskCache(store.index_dir / VERDICT_DIR, _VERDICT_MAX_FILES)
+
+
 def load_verdict(store, key: str) -> list[str] | None:
     """The problems cached under ``key``, or None (missing, damaged or not this key's file)."""
-    import json
-
-    try:
-        d = json.loads((store.index_dir / VERDICT_DIR / f"{key}.json").read_bytes())
-        problems = d["problems"]
-        if d.get("key") != key or not isinstance(problems, list) or not all(isinstance(p, str) for p in problems):
-            return None
-        return problems
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None  # missing or damaged: recompute
+    d = _verdicts(store).get(key)
+    if not isinstance(d, dict) or d.get("key") != key:
+        return None  # missing, damaged or another key's file: recompute
+    problems = d.get("problems")
+    if not isinstance(problems, list) or not all(isinstance(p, str) for p in problems):
+        return None
+    return problems
 
 
 def save_verdict(store, key: str, problems: list[str]) -> None:
-    import json
-    import os
-    import threading
-
-    folder = store.index_dir / VERDICT_DIR
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp"
-        tmp.write_text(json.dumps({"key": key, "problems": list(problems)}, separators=(",", ":")))
-        os.replace(tmp, folder / f"{key}.json")
-        names = os.listdir(folder)
-        if len(names) > _VERDICT_MAX_FILES:  # keep the newest half: old keys belong to gone branches
-            paths = sorted((folder / n for n in names), key=lambda p: p.stat().st_mtime)
-            for old in paths[: len(paths) - _VERDICT_MAX_FILES // 2]:
-                old.unlink(missing_ok=True)
-    except OSError:
-        pass  # a read-only store still answers, just without the cache
+    _verdicts(store).put(key, {"key": key, "problems": list(problems)})
 
 
 def net_problems(store, changes: Mapping[str, tuple[int | None, bytes | None]], limits: Limits | None = None) -> list[str]:

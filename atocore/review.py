@@ -26,6 +26,7 @@ from .errors import Conflict, NotFound, ValidationError
 from .ids import new_ulid
 from .records import ProjectState, now_iso, parse_memory, parse_state, validate_path
 from .store import MAIN, REVIEW_PREFIX, Change, Store
+from .store.diskcache import DiskCache
 from .store.repo import _check_author, _check_store_path, author_from_env
 
 REVIEW_KINDS = ("change", "state", "project", "memory", "config")
@@ -251,41 +252,28 @@ def _disk_key(key: tuple) -> str:
 
 def _disk_get(store: Store, disk_key: str) -> _BranchContent | None:
     import base64
-    import json
 
+    d = DiskCache(store.index_dir / _DISK_DIR, _DISK_MAX_FILES).get(disk_key)
+    if d is None:
+        return None
     try:
-        d = json.loads((store.index_dir / _DISK_DIR / f"{disk_key}.json").read_bytes())
         return _BranchContent(
             title=d["title"], body=d["body"], kind=d["kind"], author=d["author"], created=d["created"],
             commits=int(d["commits"]), changes=tuple(Change(*c) for c in d["changes"]),
             files=tuple((p, None if b is None else base64.b64decode(b)) for p, b in d["files"]),
             problems=tuple(d["problems"]))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None  # missing or damaged: recompute
 
 
 def _disk_put(store: Store, disk_key: str, out: _BranchContent) -> None:
     import base64
-    import json
-    import os
 
-    folder = store.index_dir / _DISK_DIR
     d = dict(title=out.title, body=out.body, kind=out.kind, author=out.author, created=out.created,
              commits=out.commits, changes=[[c.path, c.old, c.new] for c in out.changes],
              files=[[p, None if b is None else base64.b64encode(b).decode()] for p, b in out.files],
              problems=list(out.problems))
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{disk_key}.{os.getpid()}.{threading.get_ident()}.tmp"
-        tmp.write_text(json.dumps(d, separators=(",", ":")))
-        os.replace(tmp, folder / f"{disk_key}.json")
-        names = os.listdir(folder)
-        if len(names) > _DISK_MAX_FILES:  # keep the newest half: old keys belong to gone branches
-            paths = sorted((folder / n for n in names), key=lambda p: p.stat().st_mtime)
-            for old in paths[: len(paths) - _DISK_MAX_FILES // 2]:
-                old.unlink(missing_ok=True)
-    except OSError:
-        pass  # a read-only store still answers, just without the cache
+    DiskCache(store.index_dir / _DISK_DIR, _DISK_MAX_FILES).put(disk_key, d)
 
 
 def _main_blobs(store: Store, main: str, changes: list[Change]) -> dict[str, str | None]:
