@@ -502,7 +502,7 @@ def measure_backup(store_path: Path, work: Path) -> None:
     t = time.perf_counter()
     rec = init_from(str(remote), work / "recovered")
     info = rec.recovery
-    row("init --from recovery: clone + object check / search index / history index / total",
+    row("init --from recovery: clone + object check / search index / history index (side by side) / total",
         f"{info['clone_seconds']:.1f} / {info.get('index_seconds', float('nan')):.1f} / "
         f"{info.get('history_seconds', float('nan')):.1f} / "
         f"{time.perf_counter() - t:.1f} s", "<= 60 s total")

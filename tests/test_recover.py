@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -117,5 +118,34 @@ def test_damaged_backup_is_refused_and_nothing_left(store, tmp_path):
     for f in (laptop / "objects" / "pack").iterdir():
         f.unlink()
     with pytest.raises(StoreError, match="incomplete or corrupt"):
+        init_from(str(laptop), tmp_path / "target")
+    assert not (tmp_path / "target").exists()
+
+
+@pytest.mark.parametrize("with_git", [True, False], ids=["git-fsck", "python-walk"])
+def test_backup_with_a_corrupt_object_is_refused(store, tmp_path, monkeypatch, with_git):
+    """An object whose content no longer matches its name (a flipped bit on the laptop's disk)
+    is refused whether the real git CLI checks the clone or, without git, the Python walk."""
+    import zlib
+
+    add_memory(store, "something worth keeping intact", "knowledge")
+    laptop = make_bare(tmp_path / "laptop.git")
+    assert push(store, str(laptop))["ok"]
+    packs = laptop / "objects" / "pack"
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for f in packs.iterdir():
+        f.rename(moved / f.name)
+    for f in moved.glob("*.pack"):  # every object as a loose file, so one can be damaged alone
+        with f.open("rb") as fh:
+            subprocess.run(["git", "--git-dir", str(laptop), "unpack-objects", "-q"], stdin=fh, check=True)
+    blob = store.repo[store.repo[store.repo[store.head().encode()].tree][b"atocore.yaml"][1]]
+    loose = laptop / "objects" / blob.id[:2].decode() / blob.id[2:].decode()
+    assert loose.is_file()
+    loose.unlink()
+    loose.write_bytes(zlib.compress(b"blob %d\0" % len(blob.data) + blob.data.replace(b"a", b"b", 1)))
+    if not with_git:
+        monkeypatch.setenv("PATH", str(tmp_path / "no-git-here"))
+    with pytest.raises(StoreError, match="incomplete or corrupt.*corrupt"):
         init_from(str(laptop), tmp_path / "target")
     assert not (tmp_path / "target").exists()

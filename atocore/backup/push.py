@@ -220,8 +220,8 @@ def _walk_all(repo_store, tips: list[bytes]) -> tuple[int, list[str]]:
         if not _hash_ok(type_num, raw, sha):
             problems.append(f"object {sha.decode()} is corrupt")
             continue
-        try:
-            todo.extend(_links(type_num, raw))
+        try:  # queue only what is new: a tree names its unchanged entries again at every commit
+            todo.extend(link for link in _links(type_num, raw) if link not in seen)
         except (ValueError, IndexError) as exc:
             problems.append(f"object {sha.decode()} is malformed: {exc}")
     return len(seen), problems

@@ -6,7 +6,9 @@ A writer only: the indexes are rebuilt afterwards by the CLI's step after its ow
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -29,6 +31,29 @@ def _copy_objects(src: Path, dst: Path) -> None:
                 # skip temporary files of an interrupted write (tmp*, incoming-*)
                 if f.is_file() and not f.name.startswith(("tmp", "incoming")):
                     shutil.copy2(f, dst / sub.name / f.name)
+
+
+def _fsck(path: Path, tips: list[bytes]) -> bool:
+    """True if the real git CLI checked this repository and found it whole: ``git fsck``
+    re-hashes every object (packed and loose) and proves everything reachable from ``tips``
+    is present, in C and in another process (at a year's 230,000 objects: ~15 s, against
+    ~30 s for the walk in Python). False if git is missing or found anything at all: then
+    the Python walk gives the verdict and names the damage, so git can only make a good
+    recovery faster, never a bad one pass."""
+    git = shutil.which("git")
+    if git is None or not tips or len(tips) > 10_000:  # (more refs than a command line holds)
+        return False
+    # Only this repository's own objects and checks count: no environment or user config
+    # (alternates, replace refs, fsck.<msg>=ignore, a skip list) may weaken the check.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_NO_REPLACE_OBJECTS="1")
+    try:
+        proc = subprocess.run([git, "--git-dir", str(path), "fsck", "--no-dangling", "--no-reflogs",
+                               "--no-progress", *(t.decode() for t in tips)],
+                              env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=3600)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
 
 
 def init_from(url: str, path, verify: bool = True):
@@ -71,7 +96,7 @@ def init_from(url: str, path, verify: bool = True):
         if MAIN not in refs:
             raise StoreError(f"{url} has no main branch: is it an AtoCore backup? (refs: "
                              f"{', '.join(sorted(r.decode() for r in refs)) or 'none'})")
-        if verify:
+        if verify and not _fsck(p, sorted(set(refs.values()))):
             _count, problems = _walk_all(repo.object_store, sorted(set(refs.values())))
             if problems:
                 raise StoreError(f"the backup at {url} is incomplete or corrupt: " + "; ".join(problems[:5]))

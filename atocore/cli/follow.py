@@ -11,6 +11,7 @@ Each function is the writer followed by the index step, with the writer's signat
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 INDEX_HINT = "run 'atocore index rebuild' (the service also re-indexes when main moves)"
@@ -65,12 +66,24 @@ def init_from(url: str, path, rebuild_index: bool = True, verify: bool = True):
 
     store = recover(url, path, verify=verify)
     if rebuild_index:  # the clone is complete: an index failure leaves a good store to re-index
-        t1 = time.perf_counter()
-        open_retriever(store).rebuild()
-        store.recovery["index_seconds"] = round(time.perf_counter() - t1, 3)
-        t1 = time.perf_counter()
-        store.history.update()
-        store.recovery["history_seconds"] = round(time.perf_counter() - t1, 3)
+        # The two indexes are independent files under separate locks: build them side by side
+        # (the search index embeds in native code, the history index reads ``git log`` from a
+        # subprocess), the history one through its own store handle (dulwich's pack readers
+        # are not shared between threads).
+        from ..store import Store
+
+        def history() -> None:
+            t1 = time.perf_counter()
+            Store(store.path).history.update()
+            store.recovery["history_seconds"] = round(time.perf_counter() - t1, 3)
+
+        with ThreadPoolExecutor(1) as pool:
+            later = pool.submit(history)
+            t1 = time.perf_counter()
+            open_retriever(store).rebuild()
+            store.recovery["index_seconds"] = round(time.perf_counter() - t1, 3)
+            later.result()
+        store.recovery["indexes_seconds"] = round(time.perf_counter() - t1, 3)
     return store
 
 

@@ -22,6 +22,7 @@ import shutil
 import sqlite3
 import stat
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -239,23 +240,43 @@ class HistoryIndex:
         out.reverse()
         return out
 
-    def _git_changes(self, head: str) -> dict[str, list[tuple[str, int]]] | None:
-        """Every first-parent commit's changed files from the real git CLI (C speed: a rebuild of
-        50,000 commits reads packed trees in seconds, not minutes); None if git is unavailable."""
+    def _start_git_log(self, head: str) -> subprocess.Popen | None:
+        """Start ``git log`` for :meth:`_git_changes` (it runs while Python walks the chain)."""
         if shutil.which("git") is None:
             return None
+        out = tempfile.TemporaryFile()  # not a pipe: git must not wait for us to read (MBs)
         try:
-            proc = subprocess.run(
+            proc = subprocess.Popen(
                 ["git", "--git-dir", str(self.store.path), "-c", "core.quotepath=off", "log", "--first-parent",
                  "--diff-merges=first-parent", "--raw", "--no-abbrev", "--no-renames", "-z", "--format=%H", head],
-                capture_output=True, timeout=3600)
-        except (OSError, subprocess.SubprocessError):
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.DEVNULL)
+        except OSError:
+            out.close()
             return None
-        if proc.returncode != 0:
+        proc.stdout = out  # (read by _git_changes once git is done)
+        return proc
+
+    def _git_changes(self, proc: subprocess.Popen | None) -> dict[str, list[tuple[str, int]]] | None:
+        """Every first-parent commit's changed files from the real git CLI (C speed: a rebuild of
+        50,000 commits reads packed trees in seconds, not minutes); None if git is unavailable."""
+        if proc is None:
             return None
+        out = proc.stdout
+        proc.stdout = None
+        with out:
+            try:
+                proc.wait(timeout=3600)
+            except subprocess.SubprocessError:
+                proc.kill()
+                proc.wait()
+                return None
+            if proc.returncode != 0:
+                return None
+            out.seek(0)
+            stdout = out.read()
         out: dict[str, list[tuple[str, int]]] = {}
         current: list[tuple[str, int]] | None = None
-        tokens = proc.stdout.split(b"\0")
+        tokens = stdout.split(b"\0")
         i = 0
         while i < len(tokens):
             tok = tokens[i].lstrip(b"\n")
@@ -342,13 +363,24 @@ class HistoryIndex:
                 os.unlink(str(tmp) + suffix)
             except FileNotFoundError:
                 pass
+        git_log = self._start_git_log(head) if head else None  # C, in parallel with the walk below
         shas: list[str] = []
         sha = head
-        while sha is not None:
-            shas.append(sha)
-            parents = self.store._commit(sha).parents
-            sha = parents[0].decode() if parents else None
-        shas.reverse()
+        try:
+            while sha is not None:
+                shas.append(sha)
+                parents = self.store._commit(sha).parents
+                sha = parents[0].decode() if parents else None
+            shas.reverse()
+            known = self._git_changes(git_log)
+            git_log = None
+        finally:
+            if git_log is not None:  # the walk failed: stop git too
+                git_log.kill()
+                git_log.wait()
+                git_log.stdout.close()
+        if known is not None and len(known) != len(shas):
+            known = None  # git saw another history than we walked: trust the walk
         db = sqlite3.connect(tmp, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=OFF")
@@ -356,9 +388,6 @@ class HistoryIndex:
             db.executescript(_SCHEMA)
             db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
                            [("format", FORMAT), ("head", ""), ("count", "0")])
-            known = self._git_changes(head) if head else None
-            if known is not None and len(known) != len(shas):
-                known = None  # git saw another history than we walked: trust the walk
             self._append(db, shas, 0, head, known)
         finally:
             db.close()
