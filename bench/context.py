@@ -157,7 +157,8 @@ def free_port() -> int:
 
 
 def bench_refresh(store_path: Path, base: Path, vocab: list[str]) -> float:
-    from atocore.projects import refresh, register_project
+    from atocore.cli.follow import refresh  # stage + commit, then bring the index to main (`atocore refresh`)
+    from atocore.projects import register_project
     from atocore.store import Store
 
     store = Store(store_path)
