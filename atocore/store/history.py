@@ -25,9 +25,11 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from .lock import file_lock
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from .repo import Store
@@ -399,14 +401,21 @@ class HistoryIndex:
                until_added: bool = False) -> list[str] | None:
         """Commit shas that changed ``path`` on main's first-parent history up to ``start``,
         newest first; None when ``start`` is not on main's first-parent chain (walk instead)."""
+        return self._ask(None, lambda db: self._lookup(db, start, path, limit, until_added))
+
+    def _ask(self, main: str | None, question: Callable[[sqlite3.Connection], T],
+             damaged: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)) -> T | None:
+        """Bring the index to ``main`` (None: main as it is now) and answer ``question`` from it;
+        None when the index cannot answer (a ``damaged`` error also closes the reader): the
+        caller walks the history instead."""
         with self._lock:
-            self.update()
+            self.update(main)
             db = self._reader()
             if db is None:
                 return None
             try:
-                return self._lookup(db, start, path, limit, until_added)
-            except sqlite3.DatabaseError:
+                return question(db)
+            except damaged:
                 self._close_reader()
                 return None
 
@@ -450,18 +459,13 @@ class HistoryIndex:
         main = main if main is not None else self.store.head()
         if not main:
             return set()
-        with self._lock:
-            self.update(main)
-            db = self._reader()
-            if db is None:
-                return None
-            try:
-                if self._meta(db)[0] != main:
-                    return None  # main moved meanwhile (another process updated the index)
-                return {row[0] for row in db.execute("SELECT id FROM reviewed")}
-            except (sqlite3.DatabaseError, KeyError, ValueError):
-                self._close_reader()
-                return None
+
+        def reviewed(db: sqlite3.Connection) -> set[str] | None:
+            if self._meta(db)[0] != main:
+                return None  # main moved meanwhile (another process updated the index)
+            return {row[0] for row in db.execute("SELECT id FROM reviewed")}
+
+        return self._ask(main, reviewed, damaged=(sqlite3.DatabaseError, KeyError, ValueError))
 
     def branch_point(self, head: str, main: str, max_commits: int = 2000) -> tuple[str | None, list[str]] | None:
         """``(merge base with main, commits reachable from head but not from main)`` for a branch
@@ -473,16 +477,7 @@ class HistoryIndex:
         the branch's own commits, and the newest chain commit it stops at is the merge base as
         long as every merged-in commit it stops at came in no later than that.
         """
-        with self._lock:
-            self.update(main)
-            db = self._reader()
-            if db is None:
-                return None
-            try:
-                return self._branch_point(db, head, main, max_commits)
-            except sqlite3.DatabaseError:
-                self._close_reader()
-                return None
+        return self._ask(main, lambda db: self._branch_point(db, head, main, max_commits))
 
     def _branch_point(self, db: sqlite3.Connection, head: str, main: str,
                       max_commits: int) -> tuple[str | None, list[str]] | None:
