@@ -170,7 +170,7 @@ def test_http_endpoint_hosts_and_neighbours(served):
     assert ok.status_code == 200 and ok.json()["result"]["serverInfo"]["name"] == "atocore"
     assert ok.headers["content-type"].startswith("application/json")  # json_response, no SSE stream
     assert bare_host.status_code == 200 and localhost.status_code == 200  # the SDK default refuses the first
-    assert foreign.status_code == 421  # DNS-rebinding protection stays on
+    assert foreign.status_code == 421 and foreign.json()["field"] == "Host"  # DNS-rebinding protection
     assert note.status_code == 202
     assert listed.status_code == 200, listed.text
     result = listed.json()["result"]
@@ -257,17 +257,10 @@ def test_mcp_is_not_imported_by_the_cli_hook_path():
     assert out.stdout.strip() == "[]"
 
 
-def test_host_allowlist_settings():
+def test_the_sdk_host_check_gives_way_to_the_services():
     from atocore.mcp.http import transport_security
 
-    default = transport_security("")
-    assert default.enable_dns_rebinding_protection
-    assert {"127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*", "[::1]", "[::1]:*"} <= set(default.allowed_hosts)
-    extra = transport_security("atocore.lan, proxy.example:8443")
-    assert {"atocore.lan", "atocore.lan:*", "proxy.example:8443"} <= set(extra.allowed_hosts)
-    assert "proxy.example:8443:*" not in extra.allowed_hosts
-    assert "http://atocore.lan:*" in extra.allowed_origins
-    assert transport_security("*").enable_dns_rebinding_protection is False
+    assert transport_security().enable_dns_rebinding_protection is False  # server/hosts.HostCheck runs first
 
 
 def test_remember_redacts_secrets_before_proposing(store):

@@ -18,10 +18,10 @@ HELD = 2000  # partial requests held open at once (bounded: the suite runs on a 
 def _partial(port: int, kind: str) -> socket.socket:
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
     if kind == "body":  # headers complete, body announced and never finished
-        s.sendall(b"POST /interactions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        s.sendall(b"POST /interactions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                   b"Content-Length: 100000\r\n\r\n{\"source\": \"x\", ")
     else:  # headers never finished
-        s.sendall(b"POST /context/build HTTP/1.1\r\nHost: x\r\nContent-Le")
+        s.sendall(b"POST /context/build HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le")
     s.setblocking(False)
     return s
 

@@ -217,11 +217,16 @@ def debug_context(state, as_json):
 
 
 def _banner(host: str, port: int, token: str | None) -> str:
+    from ..server.run import is_loopback
+
     url = f"http://{host}:{port}"
     return (f"AtoCore is serving on {url}  (API docs: {url}/docs)\n"
             f"try:\n  curl -s {url}/context/build -H 'content-type: application/json' \\\n"
             f"       -d '{{\"prompt\": \"How is the store backed up?\", \"project\": \"atocore\"}}'\n"
-            + ("writes need: -H 'Authorization: Bearer $ATOCORE_TOKEN'\n" if token else ""))
+            + ("writes need: -H 'Authorization: Bearer $ATOCORE_TOKEN'\n" if token else "")
+            + ("callers by IP address or localhost are answered; to be reached by a name such as "
+               "atocore.lan, list it in ATOCORE_ALLOWED_HOSTS\n"
+               if not is_loopback(host) and not os.environ.get("ATOCORE_ALLOWED_HOSTS") else ""))
 
 
 @click.command()

@@ -11,40 +11,29 @@ Writes (the ``remember`` tool) follow the service's token rule: with ``ATOCORE_T
 need ``Authorization: Bearer <token>``; the answer is a tool error, not HTTP 401, so clients
 never mistake it for an OAuth challenge. Reads need no token, like the REST reads.
 
-The SDK's DNS-rebinding protection stays on: Host must be a loopback name (with or without a
-port: the SDK's own default refuses ``Host: 127.0.0.1`` without one, with 421) or one listed in
-``ATOCORE_MCP_ALLOWED_HOSTS`` (comma-separated, ``host`` or ``host:port``; ``*`` turns the check off,
-e.g. behind a reverse proxy that already checks it).
+The Host check (DNS-rebinding protection) is the service's own, for every endpoint alike
+(atocore/server/hosts.py: loopback names, IP literals, names in ``ATOCORE_ALLOWED_HOSTS``); the
+SDK's narrower copy of it (loopback names only, and ``Host: 127.0.0.1`` without a port refused) is
+turned off so that /mcp answers exactly the Hosts the REST endpoints answer.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable
 
 log = logging.getLogger("atocore.mcp")
 
 PATH = "/mcp"
-LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
 
-def transport_security(extra: str | None = None) -> Any:
+def transport_security() -> Any:
+    """The SDK's own Host/Origin check, off: the service's HostCheck runs before any /mcp request."""
     from mcp.server.transport_security import TransportSecuritySettings
 
-    extra = os.environ.get("ATOCORE_MCP_ALLOWED_HOSTS", "") if extra is None else extra
-    names = [h.strip() for h in extra.split(",") if h.strip()]
-    if "*" in names:
-        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    hosts: list[str] = []
-    for h in (*LOOPBACK, *names):
-        has_port = "]:" in h if h.startswith("[") else ":" in h
-        hosts += [h] if has_port else [h, f"{h}:*"]
-    origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
-                                     allowed_origins=origins)
+    return TransportSecuritySettings(enable_dns_rebinding_protection=False)
 
 
 class _Endpoint:

@@ -2,7 +2,7 @@
 
 ``create_app`` wires the parts: the ``Service`` (store, retriever, watcher), its query layer
 (``service.api``, atocore/api), the route modules (atocore/server/routes), the MCP endpoint, the
-review pages, and the two outer middlewares. Hot paths (``/context/build``, ``/search``,
+review pages, and the three outer middlewares. Hot paths (``/context/build``, ``/search``,
 ``/health``) are ``async`` handlers that do their short CPU work inline: a thread-pool hop costs
 more than the work. Everything that writes or may take long runs in the thread pool (plain
 ``def``), so a refresh never stalls context requests.
@@ -19,6 +19,7 @@ from . import errors as err
 from .bodylimit import BodyLimit
 from .errors import JSON
 from .fastpath import ContextFastPath
+from .hosts import HostCheck
 from .routes import ROUTERS
 from .service import Service
 
@@ -64,7 +65,8 @@ def create_app(store_path: str, token: str | None = None, watch_interval: float 
 
     mount_ui(app, service)
 
-    # Outermost first on the wire: the body limit, then the lean context path, then FastAPI.
+    # Outermost first on the wire: the Host check, the body limit, the lean context path, FastAPI.
     app.add_middleware(ContextFastPath, api=service.api)
     app.add_middleware(BodyLimit, max_bytes=max_body)
+    app.add_middleware(HostCheck)
     return app
