@@ -232,8 +232,8 @@ def _rm3(gen: Generation, text: str, bm: list[tuple[int, float]], p: FusionParam
         w = s / z / n
         for t, c in counts.items():
             model[t] += w * c
-    # IDF (one doc-frequency lookup each) only for the terms the hits weigh most: a few hundred
-    # lookups for every distinct word of ten abstracts were most of the cost
+    # IDF (one doc-frequency lookup each) only for the terms the hits weigh most, not for the few
+    # hundred distinct words of ten long chunks
     cands = [(t, v) for t, v in model.most_common(RM3_CANDIDATES * p.rm3_terms + len(qterms)) if t not in qterms]
     idf = gen.query_idf(" ".join(t for t, _ in cands))
     scored = sorted(((t, v * idf.get(t, 0.0)) for t, v in cands), key=lambda tv: -tv[1])
