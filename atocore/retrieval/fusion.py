@@ -36,12 +36,18 @@ class FusionParams:
     agree_at: float = 0.5  # >0: the vector weight scales with the legs' top-10 overlap, full at this share
     ident_vec: float = 0.0  # vector weight x this when the query holds a code identifier (lexical.code_identifiers)
     vec_new: bool = True  # may the vector side add candidates BM25 did not find (False: it only re-ranks)
-    rm3_docs: int = 0  # >0: RM3 feedback on the BM25 leg from its top hits; off: +0.007 on NFCorpus only,
-    # for ~+0.6 ms on half the searches (docs/retrieval.md)
+    # Pseudo-relevance feedback for a query of at most ``feedback_words`` content words and no compound
+    # identifier: one word tells BM25 the topic but not which of its documents are about it; the BM25
+    # leg's top hits do (NFCorpus +0.019 nDCG@10; the other sets have no such query: docs/retrieval.md)
+    feedback_words: int = 1  # 0: never
+    rm3_docs: int = 10  # RM3 on the BM25 leg from its top hits (0: off); Anserini's defaults 10 / 10 / 0.5
     rm3_terms: int = 10
-    rm3_weight: float = 0.3  # the expansion terms' share of the query's weight
-    rm3_flat: float = 0.85  # only when the 10th BM25 score is >= this share of the first (no hit stands out)
-    prf_docs: int = 0  # pseudo-relevance feedback: move the query vector towards the top fused hits
+    rm3_weight: float = 0.5  # the expansion terms' share of the query's weight
+    rm3_flat: float = 0.0  # >0: RM3 for longer queries too when the 10th BM25 score is >= this share of the
+    # first (no hit stands out); off: at 0.85, +0.007 on NFCorpus only, for ~+0.6 ms on half the searches
+    rocchio_docs: int = 10  # the query vector moves towards the mean vector of the BM25 leg's top hits (0: off)
+    rocchio_beta: float = 2.0  # q + beta * unit mean, renormalised
+    prf_docs: int = 0  # (measured, not used) every query's vector moved towards the top fused hits
     prf_beta: float = 0.5
 
     def with_(self, **kw) -> "FusionParams":

@@ -23,6 +23,7 @@ from .lifecycle import IndexLifecycle
 
 KINDS = ("chunk", "memory", "state")
 MAX_K = 200
+RM3_CANDIDATES = 6  # RM3 weighs by IDF the top 6 x rm3_terms terms of its feedback model (all: same nDCG)
 
 
 bm25_query_text = query_words  # (the name the benches patch)
@@ -102,15 +103,20 @@ class Retriever(IndexLifecycle):
 
     def _rank(self, gen: Generation, query: str, project, kinds, p: FusionParams, emb) -> list[tuple[int, float]]:
         text = bm25_query_text(query)
-        bm = (gen.bm25_search(text, p.n, project, kinds, query_identifiers(query),
+        idents_q = query_identifiers(query)
+        bm = (gen.bm25_search(text, p.n, project, kinds, idents_q,
                               (p.title_boost, p.file_boost, p.ident_boost)) if p.method != "vector" else [])
-        if p.rm3_docs and bm and bm[min(9, len(bm) - 1)][1] >= p.rm3_flat * bm[0][1]:
-            bm = _rm3(gen, text, bm, p, project, kinds, query_identifiers(query))
+        # feedback from the BM25 leg's top hits for a one-word query (FusionParams.feedback_words)
+        feedback = bool(bm) and not idents_q and len(text.split()) <= p.feedback_words
+        if p.rm3_docs and bm and (feedback or (p.rm3_flat and bm[min(9, len(bm) - 1)][1] >= p.rm3_flat * bm[0][1])):
+            bm = _rm3(gen, text, bm, p, project, kinds, idents_q)
         # word pieces cannot carry an identifier; the BM25 leg has it whole (docs/retrieval.md)
         idents = p.ident_vec != 1.0 and bool(bm) and bool(code_identifiers(query))
         if emb is None or p.method == "bm25" or (idents and p.ident_vec <= 0):
             return fuse(bm, [], None, p.with_(method="bm25"))
         qvec = emb.encode_query(query)
+        if feedback and p.rocchio_docs:
+            qvec = _rocchio(gen, qvec, bm[:p.rocchio_docs], p.rocchio_beta)
         vec = gen.vector_search(qvec, p.n, project, kinds)
         sims = _bm25_sims(gen, qvec, bm, vec) if p.method == "norm" else None
         weight = None
@@ -178,12 +184,30 @@ def _bm25_sims(gen: Generation, qvec, bm: list[tuple[int, float]], vec: list[tup
     return gen.similarities(qvec, [key for key, _ in bm if key not in found])
 
 
+def _rocchio(gen: Generation, qvec, top: list[tuple[int, float]], beta: float):
+    """The query vector moved towards the mean vector of ``top`` (Rocchio): a static model maps a
+    lay word (``fructose``, ``hiroshima``) to a vector near few of the documents about it; their
+    mean is the topic as the documents write it."""
+    import numpy as np
+
+    got = gen.vectors.get(np.asarray([k for k, _ in top], dtype=np.uint64))
+    rows = [v for v in got if v is not None]  # None: a chunk not embedded yet
+    if not rows:
+        return qvec
+    fb = np.einsum("ij->j", np.asarray(rows, dtype=np.float32))  # einsum, not BLAS (see index.vector_search)
+    norm = float(np.sqrt(np.einsum("i,i->", fb, fb)))
+    if not norm:
+        return qvec
+    q2 = np.asarray(qvec, dtype=np.float32) + (beta / norm) * fb
+    return q2 / (float(np.sqrt(np.einsum("i,i->", q2, q2))) or 1.0)
+
+
 def _rm3(gen: Generation, text: str, bm: list[tuple[int, float]], p: FusionParams, project, kinds,
          idents) -> list[tuple[int, float]]:
     """RM3 pseudo-relevance feedback on the BM25 leg (Lavrenko & Croft; Abdul-Jaleel et al.):
     terms weighted by their share of each top hit, times the hit's normalised score, added to the
-    query with ``rm3_weight`` of its mass. Only for a query whose BM25 scores are flat (``rm3_flat``):
-    a query with a hit that stands out (a name, an identifier, a known item) is left alone."""
+    query with ``rm3_weight`` of its mass. Only for a one-word query (``feedback_words``), or with
+    ``rm3_flat`` for one whose BM25 scores are flat."""
     from collections import Counter
 
     from .index import _analyzer
@@ -199,14 +223,20 @@ def _rm3(gen: Generation, text: str, bm: list[tuple[int, float]], p: FusionParam
         r = rows.get(k)
         if r is None:
             continue
-        toks = [t for t in an.analyze(f"{r[5]}\n{r[6]}") if t not in STOPWORDS and not t.isdigit() and len(t) > 2]
-        if not toks:
+        counts = Counter(an.analyze(f"{r[5]}\n{r[6]}"))
+        for t in [t for t in counts if len(t) <= 2 or t in STOPWORDS or t.isdigit()]:
+            del counts[t]
+        n = sum(counts.values())
+        if not n:
             continue
-        w = s / z
-        for t, c in Counter(toks).items():
-            model[t] += w * c / len(toks)
-    idf = gen.query_idf(" ".join(model))
-    scored = sorted(((t, v * idf.get(t, 0.0)) for t, v in model.items() if t not in qterms), key=lambda tv: -tv[1])
+        w = s / z / n
+        for t, c in counts.items():
+            model[t] += w * c
+    # IDF (one doc-frequency lookup each) only for the terms the hits weigh most, not for the few
+    # hundred distinct words of ten long chunks
+    cands = [(t, v) for t, v in model.most_common(RM3_CANDIDATES * p.rm3_terms + len(qterms)) if t not in qterms]
+    idf = gen.query_idf(" ".join(t for t, _ in cands))
+    scored = sorted(((t, v * idf.get(t, 0.0)) for t, v in cands), key=lambda tv: -tv[1])
     exp = scored[:p.rm3_terms]
     mass = sum(v for _, v in exp)
     if not mass or not qterms:
