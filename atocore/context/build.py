@@ -60,7 +60,7 @@ MAX_INTERACTIONS = 2
 ITEM_OVERHEAD = 80          # estimated per-item markup (headers, provenance) before the exact check
 MIN_TRUNCATED = 160         # do not hand out a chunk tail shorter than this
 LAST_BUILD_FILE = "last-context.json"
-NO_MATCH_KNOWN_WEIGHT = 1.5  # the stay-empty line, calibrated in docs/retrieval.md
+NO_MATCH_KNOWN_WEIGHT = 1.5  # the stay-empty score: coverage + 1.5 x known (= retrieval.calibration.KNOWN_WEIGHT)
 NO_MATCH_BELOW = 1.15
 NO_MATCH_NAMED_BELOW = 1.8  # the line when the prompt names something no chunk has (docs/retrieval.md)
 CATEGORY_ORDER = ("summary", "status", "focus", "decision", "constraint", "fact", "contact")
@@ -155,14 +155,20 @@ def _merge(hits: list[Any], extra: list[Any]) -> list[Any]:
     return out
 
 
-def _relevant(hits: list[Any], prompt: str, lexical_only: bool = False) -> tuple[list[Any], int]:
-    """Hits worth showing (see the module doc for the rule); returns (kept, dropped count)."""
+def _relevant(hits: list[Any], prompt: str, lexical_only: bool = False, matches: bool = False
+              ) -> tuple[list[Any], int]:
+    """Hits worth showing (see the module doc for the rule); returns (kept, dropped count).
+    ``matches``: the stay-empty decision found that the store matches the prompt; when no hit
+    shares enough of its words, the hits sharing one are kept (the decision already weighed them)."""
     terms = content_terms(prompt)
     if not hits or not terms:
         return [], len(hits)
     need = min(3, max(1, -(-len(terms) // 5)))  # 1 word for short prompts, 1 per 5 words, at most 3
     matched = [count_shared(((h.text or "").lower(), (h.title or "").lower()), terms, need) >= need
                for h in hits]
+    if not any(matched) and matches and need > 1:
+        matched = [count_shared(((h.text or "").lower(), (h.title or "").lower()), terms, 1) >= 1 for h in hits]
+        lexical_only = True
     if not any(matched):
         return [], len(hits)  # nothing shares the prompt's words: the vector side alone is noise here
     top = max(float(h.score or 0.0) for h in hits) or 1.0
@@ -209,7 +215,8 @@ def _no_match(retriever: Any, prompt: str, hits: list[Any]) -> str | None:
         return None
     score = ev["coverage"] + NO_MATCH_KNOWN_WEIGHT * ev["known"]
     names = ev.get("unknown_names") or []
-    line = NO_MATCH_NAMED_BELOW if names else NO_MATCH_BELOW
+    base = ev.get("line") or NO_MATCH_BELOW
+    line = max(NO_MATCH_NAMED_BELOW, base) if names else base
     if score >= line:
         return None
     why = (f"; it names {', '.join(repr(n) for n in names[:5])}, which no indexed text has, so the line is {line}"
@@ -286,6 +293,8 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
     # a prompt that names one of the projects (or comes from inside its folder) is about it
     named = build.project_source == "inferred" and not project_from_hits
     no_match = None if named else _no_match(retriever, prompt, hits)
+    # the decision weighed the hits and found a match: the relevance filter below must not undo it
+    matches = not named and no_match is None and bool(hits) and hasattr(retriever, "match_evidence")
     if no_match:
         build.notes.append(no_match)
         dropped["no_match"] = len(hits) + len(extra)
@@ -301,7 +310,7 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
     state_rank = {h.id: n for n, h in enumerate(hits) if h.kind == "state"}
     hits = [h for h in hits if h.kind != "state"]
     words = WordMemo()
-    hits, irrelevant = _relevant(hits, prompt)
+    hits, irrelevant = _relevant(hits, prompt, matches=matches)
     dropped["irrelevant"] += irrelevant
     if extra:  # global memories come from their own search: only a shared word admits them
         kept_extra, n = _relevant(extra, prompt, lexical_only=True)
