@@ -203,9 +203,12 @@ def _no_match(retriever: Any, prompt: str, hits: list[Any]) -> str | None:
     share one of the top hits holds, and ``unknown_names``, words that look like names (a capital
     inside the sentence, an inner capital, letters with digits) that no chunk has, and compound
     identifiers no chunk has with a word no chunk has (``libcamera-still``). A prompt about
-    something else has distinctive words no chunk contains, and no hit that holds most of it. The
-    line is ``coverage + 1.5 * known = 1.15``, moved to 1.8 when the prompt names something the
-    store has never seen; calibrated on the quality suite's docs set and both dev sets, with
+    something else has distinctive words no chunk contains, and no hit that holds most of it.
+
+    The line on ``coverage + 1.5 * known`` is the store's own (``line``: calibrated on its text,
+    ``retrieval/calibration.py``), or 1.15 while there is none (a small store, or before the
+    first calibration is done); it is moved to at least 1.8 when the prompt names something the
+    store has never seen. Measured on the quality suite's docs set and both dev sets, with
     off-topic prompts for each (docs/retrieval.md)."""
     evidence = getattr(retriever, "match_evidence", None)
     if evidence is None or not hits:
@@ -215,15 +218,18 @@ def _no_match(retriever: Any, prompt: str, hits: list[Any]) -> str | None:
         return None
     score = ev["coverage"] + NO_MATCH_KNOWN_WEIGHT * ev["known"]
     names = ev.get("unknown_names") or []
-    base = ev.get("line") or NO_MATCH_BELOW
+    own = ev.get("line")
+    base = own or NO_MATCH_BELOW
     line = max(NO_MATCH_NAMED_BELOW, base) if names else base
     if score >= line:
         return None
-    why = (f"; it names {', '.join(repr(n) for n in names[:5])}, which no indexed text has, so the line is {line}"
+    which = (f"this store's line {base:.2f}, calibrated on its own text" if own
+             else f"the fixed line {base:.2f}, the store has no calibrated one")
+    why = (f"; it names {', '.join(repr(n) for n in names[:5])}, which no indexed text has, so the line is {line:.2f}"
            if names else "")
     return (f"no match in the store: {ev['known']:.0%} of the prompt's information is in words the index has, "
             f"and the best hit holds {ev['coverage']:.0%} of it (coverage + {NO_MATCH_KNOWN_WEIGHT} x known = "
-            f"{score:.2f} < {line}){why}; supplement left empty")
+            f"{score:.2f} < {line:.2f}; {which}){why}; supplement left empty")
 
 
 def _answering_first(items: list[ContextItem], state_rank: dict[str, int], prompt: str) -> list[ContextItem]:
