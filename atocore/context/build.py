@@ -16,13 +16,17 @@ nor ranks near the top is, with a small static embedding model, almost always no
 prompts need one shared word, longer ones one per five content words (at most three), so one
 incidental common word in a long prompt does not pull in a document. If no hit shares the
 prompt's words at all, vector-only hits are dropped too (the best of them scores 1 by
-construction and is noise itself). Global memories (no project) come from their own small
-search and need a shared word. When nothing passes, the supplement holds only the trusted state
-(or nothing), never padding.
+construction and is noise itself). When the stay-empty decision below has weighed the hits and
+found that the store matches the prompt, and no hit shares enough of its words (a long prompt
+whose words are in other forms: "rovers", "grids"), the hits sharing one word are kept instead
+of none: the decision is the one that says whether to stay empty. Global memories (no project)
+come from their own small search and need a shared word. When nothing passes, the supplement
+holds only the trusted state (or nothing), never padding.
 
 Staying empty: before any of that, a prompt the store matches nothing of (``_no_match``: too
-little of its information is in words the index has, and no top hit holds much of it) gets no
-memories or chunks at all, with the reason in ``notes`` (and so in ``/debug/context``).
+little of its information is in words the index has, and no top hit holds much of it, measured
+against the store's own calibrated line, ``retrieval/calibration.py``) gets no memories or chunks
+at all, with the reason in ``notes`` (and so in ``/debug/context``).
 
 Near-duplicates (word-set Jaccard >= ``DUP_JACCARD``, or one text inside another) are dropped,
 the higher-ranked copy kept. The rendered text is kept within ``budget_chars``.

@@ -65,6 +65,24 @@ def _idf(n: int, df: int) -> float:
     return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
+def _file_counts(gen: Any, path: str, terms: list[str], cache: dict) -> Counter:
+    """How many chunks of the file ``path`` hold each of ``terms`` (the body field, as
+    ``doc_freq``), and under ``""`` how many chunks the file has: tantivy counts, no text read."""
+    import tantivy
+
+    Q, must = tantivy.Query, tantivy.Occur.Must
+    searcher = gen._searcher
+    out: Counter = Counter()
+    for t in ["", *terms]:
+        key = (path, t)
+        if key not in cache:
+            in_path = Q.term_query(gen.schema, "path", path)
+            q = in_path if not t else Q.boolean_query([(must, in_path), (must, Q.term_query(gen.schema, "body", t))])
+            cache[key] = searcher.search(q, 1, count=True).count
+        out[t] = cache[key]
+    return out
+
+
 def pseudo_scores(gen: Any, samples: int = SAMPLES, seed: int = 0) -> list[float]:
     """``coverage + 1.5 x known`` of ``samples`` pseudo-queries, each with its own file left out."""
     from .index import _analyzer
@@ -78,7 +96,7 @@ def pseudo_scores(gen: Any, samples: int = SAMPLES, seed: int = 0) -> list[float
     picked = rng.sample(keys, min(samples, len(keys)))
     rows = gen.fetch(picked)
     scores: list[float] = []
-    files: dict[str, Counter] = {}  # path -> chunks of that file holding each term ("": all of them)
+    counts: dict[tuple[str, str], int] = {}  # (path, term) -> chunks of that file holding the term
     seen: dict[int, frozenset] = {}  # hit key -> its terms
     for key in picked:
         row = rows.get(key)
@@ -92,21 +110,14 @@ def pseudo_scores(gen: Any, samples: int = SAMPLES, seed: int = 0) -> list[float
         if not terms:
             continue
         # the file's own chunks holding each term: its document frequency without the file
-        inside = files.get(path)
-        if inside is None:
-            with gen._sql_lock:
-                own = gen.db.execute("SELECT title, text FROM chunks WHERE path = ?", (path,)).fetchall()
-            inside = files[path] = Counter()
-            for title, body in own:
-                inside.update(set(an.analyze(f"{title or ''}\n{body or ''}")))
-            inside[""] = len(own)
-        df = {t: searcher.doc_freq("body", t) - inside[t] for t in terms}
+        in_file = _file_counts(gen, path, terms, counts)
+        df = {t: searcher.doc_freq("body", t) - in_file[t] for t in terms}
         idf = {t: _idf(n, d) for t, d in df.items()}
         total = sum(idf.values())
         if not total:
             continue
         known = sum(v for t, v in idf.items() if df[t] > 0) / total
-        hits = gen.bm25_search(q, HITS + min(inside[""], 50), None, None, (), (0.3, 0.3, 0.0))
+        hits = gen.bm25_search(q, HITS + min(in_file[""], 50), None, None, (), (0.3, 0.3, 0.0))
         others = [k for k, _ in hits if gen.keymap.get(k, ("",))[0] != path][:HITS]
         best = 0.0
         for k in others:
@@ -212,6 +223,8 @@ class Calibrations:
     @staticmethod
     def _write(gen: Any, rec: dict) -> None:
         path = gen.folder / FILE_NAME
+        if not (gen.folder / "meta.json").is_file():  # the generation was removed meanwhile
+            return
         tmp = path.with_name(f".{FILE_NAME}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             tmp.write_text(json.dumps(rec))
