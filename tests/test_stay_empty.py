@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from atocore.context.build import NO_MATCH_BELOW, NO_MATCH_KNOWN_WEIGHT, _relevant, build_context
+from atocore.context.build import NO_MATCH_BELOW, NO_MATCH_KNOWN_WEIGHT, NO_MATCH_NAMED_BELOW, _relevant, build_context
 from atocore.projects.refresh import refresh
 from atocore.projects.registry import register_project
 from atocore.retrieval import Retriever, calibration, open_retriever
@@ -97,6 +97,28 @@ def test_a_grown_store_is_calibrated_again(docstore):
     again = r.calibrate(wait=True)
     assert again["chunks"] > first["chunks"] * (1 + calibration.STALE)
     assert json.loads((r._gen.folder / calibration.FILE_NAME).read_text())["chunks"] == again["chunks"]
+
+
+def test_a_store_of_copies_keeps_the_fixed_line(store, tmp_path):
+    # two versions of the same documents: every passage is also in another file, so leaving its
+    # file out says nothing about text the store lacks (it would put the line at 2.5 and empty
+    # nearly every prompt); copied passages are no samples, and here that leaves too few
+    src = write_tree(tmp_path / "docs", {f"{v}/{name}.md": _module_doc(name) for name in MODULES for v in ("v1", "v2")})
+    register_project(store, "docs", [src], name="Two versions of the docs", approve=True)
+    refresh(store, None)
+    r = open_retriever(store)
+    r.update()
+    rec = r.calibrate(wait=True)
+    assert rec["chunks"] >= calibration.MIN_CHUNKS and rec["line"] is None, rec
+
+
+def test_a_line_above_the_names_line_is_not_used(docstore, monkeypatch):
+    store, r, _ = docstore
+    prompt = "What is a good sourdough starter hydration for a rye loaf?"
+    ev = r.match_evidence(prompt, r.search(prompt))
+    monkeypatch.setattr(r, "match_evidence", lambda q, hits: {**ev, "line": 2.5})
+    note = next(n for n in build_context(store, r, prompt).notes if n.startswith("no match in the store"))
+    assert f"< {NO_MATCH_NAMED_BELOW:.2f}" in note
 
 
 def test_a_small_store_keeps_the_fixed_line(two_projects):

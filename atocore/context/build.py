@@ -210,9 +210,9 @@ def _no_match(retriever: Any, prompt: str, hits: list[Any]) -> str | None:
     something else has distinctive words no chunk contains, and no hit that holds most of it.
 
     The line on ``coverage + 1.5 * known`` is the store's own (``line``: calibrated on its text,
-    ``retrieval/calibration.py``), or 1.15 while there is none (a small store, or before the
-    first calibration is done); it is moved to at least 1.8 when the prompt names something the
-    store has never seen. Measured on the quality suite's docs set and both dev sets, with
+    ``retrieval/calibration.py``, at most 1.8), or 1.15 while there is none (a small store, or
+    before the first calibration is done); it is 1.8 when the prompt names something the store
+    has never seen. Measured on the quality suite's docs set and both dev sets, with
     off-topic prompts for each (docs/retrieval.md)."""
     evidence = getattr(retriever, "match_evidence", None)
     if evidence is None or not hits:
@@ -223,8 +223,10 @@ def _no_match(retriever: Any, prompt: str, hits: list[Any]) -> str | None:
     score = ev["coverage"] + NO_MATCH_KNOWN_WEIGHT * ev["known"]
     names = ev.get("unknown_names") or []
     own = ev.get("line")
-    base = own or NO_MATCH_BELOW
-    line = max(NO_MATCH_NAMED_BELOW, base) if names else base
+    # the store's own line, never above the names line: a prompt naming something the store has
+    # never seen stays judged on the higher line (and a store that repeats itself cannot empty all)
+    base = min(own, NO_MATCH_NAMED_BELOW) if own else NO_MATCH_BELOW
+    line = NO_MATCH_NAMED_BELOW if names else base
     if score >= line:
         return None
     which = (f"this store's line {base:.2f}, calibrated on its own text" if own

@@ -40,6 +40,7 @@ MIN_CHUNKS = 200    # fewer chunks: too little text to calibrate on (the fixed l
 MIN_FILES = 20      # leaving one file out needs others to answer from
 WINDOW = 10         # words of a sentence a pseudo-query takes (a prompt's length)
 HITS = 5            # the top hits whose best coverage counts, as in match_evidence
+COPIES = 10         # more hits looked at for verbatim copies of the passage in other files
 STALE = 0.1         # recalibrate when the chunk count moved by more than this share
 FILE_NAME = "stay-empty.json"
 VERSION = 1
@@ -48,16 +49,18 @@ _SENT = re.compile(r"[^.!?\n]+")
 _ALPHA = re.compile(r"[A-Za-z][A-Za-z'-]*\Z")
 
 
-def _pseudo_query(rng: random.Random, text: str) -> str | None:
-    """A window of one sentence of ``text``, its content words only (a prompt's words)."""
+def _pseudo_query(rng: random.Random, text: str) -> tuple[str, str] | None:
+    """A window of one sentence of ``text``: its content words (a prompt's words), and the window
+    as written (to recognise a verbatim copy of the passage in another file)."""
     sents = [s.split() for s in _SENT.findall(text)]
     sents = [s for s in sents if sum(1 for w in s if w.isalpha()) >= 6]
     if not sents:
         return None
     s = rng.choice(sents)
     start = rng.randrange(0, max(1, len(s) - WINDOW))
-    content = [w for w in s[start:start + WINDOW] if _ALPHA.match(w) and w.lower() not in STOP_WORDS]
-    return " ".join(content) if len(content) >= 2 else None
+    window = s[start:start + WINDOW]
+    content = [w for w in window if _ALPHA.match(w) and w.lower() not in STOP_WORDS]
+    return (" ".join(content), " ".join(window)) if len(content) >= 2 else None
 
 
 def _idf(n: int, df: int) -> float:
@@ -83,6 +86,16 @@ def _file_counts(gen: Any, path: str, terms: list[str], cache: dict) -> Counter:
     return out
 
 
+def _terms_of(gen: Any, key: int, an: Any, cache: dict) -> tuple[frozenset, str]:
+    """A chunk's en_stem terms and its text with runs of white space made one space (cached)."""
+    got = cache.get(key)
+    if got is None:
+        r = gen.fetch([key]).get(key)
+        body = (r[6] or "") if r else ""
+        got = cache[key] = (frozenset(an.analyze(f"{(r[5] or '') if r else ''}\n{body}")), " ".join(body.split()))
+    return got
+
+
 def pseudo_scores(gen: Any, samples: int = SAMPLES, seed: int = 0) -> list[float]:
     """``coverage + 1.5 x known`` of ``samples`` pseudo-queries, each with its own file left out."""
     from .index import _analyzer
@@ -97,35 +110,42 @@ def pseudo_scores(gen: Any, samples: int = SAMPLES, seed: int = 0) -> list[float
     rows = gen.fetch(picked)
     scores: list[float] = []
     counts: dict[tuple[str, str], int] = {}  # (path, term) -> chunks of that file holding the term
-    seen: dict[int, frozenset] = {}  # hit key -> its terms
+    seen: dict[int, tuple[frozenset, str]] = {}  # hit key -> its terms and flattened text
     for key in picked:
         row = rows.get(key)
         if row is None:
             continue
         path, text = row[7], row[6] or ""
-        q = _pseudo_query(random.Random(key * 7919 + seed), text)
-        if q is None:
+        made = _pseudo_query(random.Random(key * 7919 + seed), text)
+        if made is None:
             continue
+        q, window = made
         terms = list(dict.fromkeys(an.analyze(q)))
         if not terms:
             continue
         # the file's own chunks holding each term: its document frequency without the file
         in_file = _file_counts(gen, path, terms, counts)
+        hits = gen.bm25_search(q, HITS + COPIES + min(in_file[""], 50), None, None, (), (0.3, 0.3, 0.0))
+        others: list[frozenset] = []
+        copied = False
+        for k, _ in hits:
+            if gen.keymap.get(k, ("",))[0] == path:
+                continue
+            have, flat = _terms_of(gen, k, an, seen)
+            if window in flat:
+                copied = True
+                break
+            if len(others) < HITS:
+                others.append(have)
+        if copied:  # the same passage in another file (a copied or versioned doc): it says nothing
+            continue  # about text the store does not have, so it is not a sample
         df = {t: searcher.doc_freq("body", t) - in_file[t] for t in terms}
         idf = {t: _idf(n, d) for t, d in df.items()}
         total = sum(idf.values())
         if not total:
             continue
         known = sum(v for t, v in idf.items() if df[t] > 0) / total
-        hits = gen.bm25_search(q, HITS + min(in_file[""], 50), None, None, (), (0.3, 0.3, 0.0))
-        others = [k for k, _ in hits if gen.keymap.get(k, ("",))[0] != path][:HITS]
-        best = 0.0
-        for k in others:
-            have = seen.get(k)
-            if have is None:
-                r = gen.fetch([k]).get(k)
-                have = seen[k] = frozenset(an.analyze(f"{r[5] or ''}\n{r[6] or ''}")) if r else frozenset()
-            best = max(best, sum(v for t, v in idf.items() if t in have) / total)
+        best = max((sum(v for t, v in idf.items() if t in have) / total for have in others), default=0.0)
         scores.append(best + KNOWN_WEIGHT * known)
     return scores
 
