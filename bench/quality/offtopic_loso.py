@@ -78,13 +78,13 @@ def calibrated(rows: list[dict], pseudo: dict, sets: list[str]) -> None:
     def line(s: str, q: float) -> float:
         return sum(quantile(v, q) for v in pseudo[s]["scores"]) / len(pseudo[s]["scores"])
 
-    def emp(s: str, q: float) -> tuple[int, int]:
-        return empties([r for r in rows if r["set"] == s], line(s, q), max(NO_MATCH_NAMED_BELOW, line(s, q)))
+    def emp(s: str, q: float) -> tuple[int, int]:  # as context.build: the store's line, at most the names line
+        return empties([r for r in rows if r["set"] == s], min(line(s, q), NO_MATCH_NAMED_BELOW), NO_MATCH_NAMED_BELOW)
 
     def fmt(s: str, off: int, ans: int) -> str:
         return f"{off / TOTALS[s][0]:.0%} / {ans / TOTALS[s][1]:.1%}"
 
-    print("\nstore-calibrated line (named line max(1.8, line)); line per set in brackets")
+    print("\nstore-calibrated line (at most the names line, 1.8); line per set in brackets, before that cap")
     print("| quantile | " + " | ".join(f"{s} off-topic / answerable empty" for s in sets) + " |")
     print("|---" * (len(sets) + 1) + "|")
     for q in QGRID:
