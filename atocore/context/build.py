@@ -16,13 +16,17 @@ nor ranks near the top is, with a small static embedding model, almost always no
 prompts need one shared word, longer ones one per five content words (at most three), so one
 incidental common word in a long prompt does not pull in a document. If no hit shares the
 prompt's words at all, vector-only hits are dropped too (the best of them scores 1 by
-construction and is noise itself). Global memories (no project) come from their own small
-search and need a shared word. When nothing passes, the supplement holds only the trusted state
-(or nothing), never padding.
+construction and is noise itself). When the stay-empty decision below has weighed the hits and
+found that the store matches the prompt, and no hit shares enough of its words (a long prompt
+whose words are in other forms: "rovers", "grids"), the hits sharing one word are kept instead
+of none: the decision is the one that says whether to stay empty. Global memories (no project)
+come from their own small search and need a shared word. When nothing passes, the supplement
+holds only the trusted state (or nothing), never padding.
 
 Staying empty: before any of that, a prompt the store matches nothing of (``_no_match``: too
-little of its information is in words the index has, and no top hit holds much of it) gets no
-memories or chunks at all, with the reason in ``notes`` (and so in ``/debug/context``).
+little of its information is in words the index has, and no top hit holds much of it, measured
+against the store's own calibrated line, ``retrieval/calibration.py``) gets no memories or chunks
+at all, with the reason in ``notes`` (and so in ``/debug/context``).
 
 Near-duplicates (word-set Jaccard >= ``DUP_JACCARD``, or one text inside another) are dropped,
 the higher-ranked copy kept. The rendered text is kept within ``budget_chars``.
@@ -60,7 +64,7 @@ MAX_INTERACTIONS = 2
 ITEM_OVERHEAD = 80          # estimated per-item markup (headers, provenance) before the exact check
 MIN_TRUNCATED = 160         # do not hand out a chunk tail shorter than this
 LAST_BUILD_FILE = "last-context.json"
-NO_MATCH_KNOWN_WEIGHT = 1.5  # the stay-empty line, calibrated in docs/retrieval.md
+NO_MATCH_KNOWN_WEIGHT = 1.5  # the stay-empty score: coverage + 1.5 x known (= retrieval.calibration.KNOWN_WEIGHT)
 NO_MATCH_BELOW = 1.15
 NO_MATCH_NAMED_BELOW = 1.8  # the line when the prompt names something no chunk has (docs/retrieval.md)
 CATEGORY_ORDER = ("summary", "status", "focus", "decision", "constraint", "fact", "contact")
@@ -155,14 +159,20 @@ def _merge(hits: list[Any], extra: list[Any]) -> list[Any]:
     return out
 
 
-def _relevant(hits: list[Any], prompt: str, lexical_only: bool = False) -> tuple[list[Any], int]:
-    """Hits worth showing (see the module doc for the rule); returns (kept, dropped count)."""
+def _relevant(hits: list[Any], prompt: str, lexical_only: bool = False, matches: bool = False
+              ) -> tuple[list[Any], int]:
+    """Hits worth showing (see the module doc for the rule); returns (kept, dropped count).
+    ``matches``: the stay-empty decision found that the store matches the prompt; when no hit
+    shares enough of its words, the hits sharing one are kept (the decision already weighed them)."""
     terms = content_terms(prompt)
     if not hits or not terms:
         return [], len(hits)
     need = min(3, max(1, -(-len(terms) // 5)))  # 1 word for short prompts, 1 per 5 words, at most 3
     matched = [count_shared(((h.text or "").lower(), (h.title or "").lower()), terms, need) >= need
                for h in hits]
+    if not any(matched) and matches and need > 1:
+        matched = [count_shared(((h.text or "").lower(), (h.title or "").lower()), terms, 1) >= 1 for h in hits]
+        lexical_only = True
     if not any(matched):
         return [], len(hits)  # nothing shares the prompt's words: the vector side alone is noise here
     top = max(float(h.score or 0.0) for h in hits) or 1.0
@@ -197,9 +207,12 @@ def _no_match(retriever: Any, prompt: str, hits: list[Any]) -> str | None:
     share one of the top hits holds, and ``unknown_names``, words that look like names (a capital
     inside the sentence, an inner capital, letters with digits) that no chunk has, and compound
     identifiers no chunk has with a word no chunk has (``libcamera-still``). A prompt about
-    something else has distinctive words no chunk contains, and no hit that holds most of it. The
-    line is ``coverage + 1.5 * known = 1.15``, moved to 1.8 when the prompt names something the
-    store has never seen; calibrated on the quality suite's docs set and both dev sets, with
+    something else has distinctive words no chunk contains, and no hit that holds most of it.
+
+    The line on ``coverage + 1.5 * known`` is the store's own (``line``: calibrated on its text,
+    ``retrieval/calibration.py``, at most 1.8), or 1.15 while there is none (a small store, or
+    before the first calibration is done); it is 1.8 when the prompt names something the store
+    has never seen. Measured on the quality suite's docs set and both dev sets, with
     off-topic prompts for each (docs/retrieval.md)."""
     evidence = getattr(retriever, "match_evidence", None)
     if evidence is None or not hits:
@@ -209,14 +222,20 @@ def _no_match(retriever: Any, prompt: str, hits: list[Any]) -> str | None:
         return None
     score = ev["coverage"] + NO_MATCH_KNOWN_WEIGHT * ev["known"]
     names = ev.get("unknown_names") or []
-    line = NO_MATCH_NAMED_BELOW if names else NO_MATCH_BELOW
+    own = ev.get("line")
+    # the store's own line, never above the names line: a prompt naming something the store has
+    # never seen stays judged on the higher line (and a store that repeats itself cannot empty all)
+    base = min(own, NO_MATCH_NAMED_BELOW) if own else NO_MATCH_BELOW
+    line = NO_MATCH_NAMED_BELOW if names else base
     if score >= line:
         return None
-    why = (f"; it names {', '.join(repr(n) for n in names[:5])}, which no indexed text has, so the line is {line}"
+    which = (f"this store's line {base:.2f}, calibrated on its own text" if own
+             else f"the fixed line {base:.2f}, the store has no calibrated one")
+    why = (f"; it names {', '.join(repr(n) for n in names[:5])}, which no indexed text has, so the line is {line:.2f}"
            if names else "")
     return (f"no match in the store: {ev['known']:.0%} of the prompt's information is in words the index has, "
             f"and the best hit holds {ev['coverage']:.0%} of it (coverage + {NO_MATCH_KNOWN_WEIGHT} x known = "
-            f"{score:.2f} < {line}){why}; supplement left empty")
+            f"{score:.2f} < {line:.2f}; {which}){why}; supplement left empty")
 
 
 def _answering_first(items: list[ContextItem], state_rank: dict[str, int], prompt: str) -> list[ContextItem]:
@@ -286,6 +305,8 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
     # a prompt that names one of the projects (or comes from inside its folder) is about it
     named = build.project_source == "inferred" and not project_from_hits
     no_match = None if named else _no_match(retriever, prompt, hits)
+    # the decision weighed the hits and found a match: the relevance filter below must not undo it
+    matches = not named and no_match is None and bool(hits) and hasattr(retriever, "match_evidence")
     if no_match:
         build.notes.append(no_match)
         dropped["no_match"] = len(hits) + len(extra)
@@ -301,7 +322,7 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
     state_rank = {h.id: n for n, h in enumerate(hits) if h.kind == "state"}
     hits = [h for h in hits if h.kind != "state"]
     words = WordMemo()
-    hits, irrelevant = _relevant(hits, prompt)
+    hits, irrelevant = _relevant(hits, prompt, matches=matches)
     dropped["irrelevant"] += irrelevant
     if extra:  # global memories come from their own search: only a shared word admits them
         kept_extra, n = _relevant(extra, prompt, lexical_only=True)

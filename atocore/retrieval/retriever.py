@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ValidationError
+from .calibration import CALIBRATIONS
 from .fusion import DEFAULT, FusionParams, diversify, fuse
 from .hits import Hit
 from .index import Generation
@@ -153,7 +154,9 @@ class Retriever(IndexLifecycle):
         - ``unknown_names``: the query's words that look like names (a capital after the first
           word, an inner capital, a digit with letters: ``Kubernetes``, ``VLOOKUP``, ``useEffect``,
           ``E0597``) and that no chunk has. A prompt naming a thing the store has never seen is
-          about something else; an unknown lower-case word is more often a paraphrase.
+          about something else; an unknown lower-case word is more often a paraphrase;
+        - ``line``: this store's own stay-empty line (``calibration.py``), None until it is
+          computed (it is started in the background on first use) or when the store is too small.
 
         None when the query has no content words or there is no index."""
         from .index import _analyzer
@@ -174,7 +177,15 @@ class Retriever(IndexLifecycle):
             if h.kind == "chunk" and h.origin == "source":
                 have.update(an.analyze(h.source.replace("/", " ").replace(".", " ")))
             best = max(best, sum(v for t, v in idf.items() if t in have) / total)
-        return {"coverage": best, "known": known, "unknown_names": _unknown_names(query, gen, an)}
+        rec = CALIBRATIONS.get(gen)
+        return {"coverage": best, "known": known, "unknown_names": _unknown_names(query, gen, an),
+                "line": rec.get("line") if rec else None}
+
+    def calibrate(self, wait: bool = True) -> dict | None:
+        """This store's stay-empty calibration (``calibration.py``): computed now with ``wait``,
+        else started in the background. None when there is no index."""
+        gen = self._fresh()
+        return None if gen is None else CALIBRATIONS.get(gen, wait=wait)
 
 
 def _bm25_sims(gen: Generation, qvec, bm: list[tuple[int, float]], vec: list[tuple[int, float]]) -> dict[int, float]:

@@ -1,8 +1,10 @@
 """Features of the stay-empty decision, per prompt, on the docs set and both dev sets (issue 9 item 6).
 
 Dumps one JSON row per prompt that reaches ``_no_match`` (prompts naming a project never do):
-set, id, off-topic or not, and candidate evidence features; ``--fit`` then fits/checks rules on
-halves. Not part of the suite's table; used to choose the rule in docs/retrieval.md.
+set, id, off-topic or not, and candidate evidence features; and beside it (``<out>.pseudo.json``)
+each store's own pseudo-query scores (``atocore/retrieval/calibration.py``, three samples), from
+which ``offtopic_loso.py`` places the calibrated line at any quantile. Not part of the suite's
+table; used to choose the rule in docs/retrieval.md.
 
     .venv/bin/python bench/quality/offtopic_fit.py --out /tmp/feat.json [--model DIR | --no-model]
 """
@@ -143,14 +145,20 @@ def recording(retriever, prompt, hits):
 
 
 cb._no_match = recording
+pseudo: dict[str, dict] = {}
 with tempfile.TemporaryDirectory(prefix="atocore-offfit-", ignore_cleanup_errors=True) as tmp:
     for name in args.sets.split(","):
         d = Path(tmp) / name
         d.mkdir()
         bs = run.BUILDERS[name](d)
+        # the store's own pseudo-query scores (calibration.py), three samples: lines at any quantile
+        from atocore.retrieval import calibration as cal
+        pseudo[name] = {"shipped": bs.retriever.calibrate(wait=True),
+                        "scores": [cal.pseudo_scores(bs.retriever._gen, seed=seed) for seed in (1, 2, 3)]}
         for q in bs.questions:
             current = {"set": name, "id": q.id, "kind": q.kind, "off": q.kind == "offtopic", "text": q.text}
             b = cb.build_context(bs.store, bs.retriever, q.text)
         print(name, len(bs.questions), file=sys.stderr)
 Path(args.out).write_text(json.dumps(rows, indent=0))
+Path(args.out).with_suffix(".pseudo.json").write_text(json.dumps(pseudo))
 print(len(rows), "rows", file=sys.stderr)

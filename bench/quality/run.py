@@ -123,8 +123,13 @@ def _indexed(name: str, store, questions: list[Question], context: bool = False,
     r = open_retriever(store)
     t0 = time.perf_counter()
     info = r.update()
-    return BenchSet(name, store, r, questions, time.perf_counter() - t0, context, empties,
-                    [f"{info.get('chunks', '?')} chunks"])
+    seconds = time.perf_counter() - t0
+    # the store's own stay-empty line (computed in the background when a service first needs it):
+    # computed here, before any question, so every prompt meets the same line
+    cal = r.calibrate(wait=True) or {}
+    line = f"stay-empty line {cal['line']:.2f}" if cal.get("line") else "stay-empty line fixed"
+    return BenchSet(name, store, r, questions, seconds, context, empties,
+                    [f"{info.get('chunks', '?')} chunks", line])
 
 
 def _offtopic_dev(set_name: str) -> list[Question]:
