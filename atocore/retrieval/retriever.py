@@ -150,7 +150,7 @@ class Retriever(IndexLifecycle):
           about something else; an unknown lower-case word is more often a paraphrase.
 
         None when the query has no content words or there is no index."""
-        from .index import _analyzer
+        from .index import _analyzer, term_set
 
         gen = self._gen
         if gen is None:
@@ -164,9 +164,9 @@ class Retriever(IndexLifecycle):
         best = 0.0
         an = _analyzer()
         for h in hits[:top]:
-            have = set(an.analyze(f"{h.title}\n{h.text}"))
+            have = term_set(f"{h.title}\n{h.text}")
             if h.kind == "chunk" and h.origin == "source":
-                have.update(an.analyze(h.source.replace("/", " ").replace(".", " ")))
+                have = have | term_set(h.source.replace("/", " ").replace(".", " "))
             best = max(best, sum(v for t, v in idf.items() if t in have) / total)
         return {"coverage": best, "known": known, "unknown_names": _unknown_names(query, gen, an)}
 

@@ -56,6 +56,7 @@ class Service:
         self.service_lock = None
         self._hold_lock = hold_lock
         self._config_check: tuple[str | None, str | None] | None = None
+        self._patterns: tuple[str, tuple[str, ...]] | None = None  # (atocore.yaml blob, redaction patterns)
         # the query layer over this service: its retriever, its readiness, its kept builds, its token
         self.api = Api(self.store, self.retriever_or_none, index_ready=lambda: self.index_ready,
                        keep_build=self.remember_build, token=self.token)
@@ -124,10 +125,20 @@ class Service:
             self.service_lock = None
 
     def redact_patterns(self) -> tuple[str, ...]:
-        """The store's extra redaction patterns (none if the config cannot be read)."""
+        """The store's extra redaction patterns (none if the config cannot be read), read once per
+        version of atocore.yaml on main (the last-build writer asks up to 20 times a second)."""
         from ..context.build import _extra_patterns
 
-        return _extra_patterns(self.store)
+        try:
+            blob = self.store.blob_id("atocore.yaml", self.head) if self.head else None
+        except Exception:  # noqa: BLE001
+            blob = None
+        cached = self._patterns
+        if blob is None or cached is None or cached[0] != blob:
+            cached = (blob, _extra_patterns(self.store))
+            if blob is not None:
+                self._patterns = cached
+        return cached[1]
 
     def poke(self) -> None:
         """Main moved through this service: see it at once, and update the index now."""
@@ -212,7 +223,7 @@ class Service:
         data = data if data is not None else self.last_build
         if data is not None:
             try:
-                save_last_build(self.store, data)
+                save_last_build(self.store, data, self.redact_patterns())
             except OSError:
                 log.exception("cannot save the last context build")
 
