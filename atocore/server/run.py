@@ -164,23 +164,43 @@ def uvicorn_config(app, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, log_
     return uvicorn.Config(app, **kwargs)
 
 
+def open_early(store) -> None:
+    """Open the store's index and load its model in the background (``IndexLifecycle.open_early``);
+    the service's start-up (``Service.warm``) then finds them ready or waits for them."""
+    try:
+        # What both sides would otherwise import at the same time (a module imported by two threads at
+        # once is safe, but this keeps the overlap to the threads' own work).
+        import anyio  # noqa: F401
+        import numpy  # noqa: F401
+        import tantivy  # noqa: F401
+        import usearch.index  # noqa: F401
+
+        from ..retrieval import open_retriever
+
+        open_retriever(store).open_early()
+    except Exception:  # noqa: BLE001 - the service opens them itself and reports what is wrong
+        pass
+
+
 def serve(store_path: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | None = None,
           log_level: str = "warning", on_started=None) -> None:
     """Serve until interrupted (blocking)."""
-    import uvicorn
-
-    from .app import create_app
-
     token = token if token is not None else (os.environ.get("ATOCORE_TOKEN") or None)
     check_bind(host, token)
     from ..backup.service_lock import service_running
     from ..errors import Busy
     from ..store import open_store
 
-    other = service_running(open_store(store_path))
+    store = open_store(store_path)
+    other = service_running(store)
     if other and not other.get("self"):
         raise Busy(f"another AtoCore service (pid {other.get('pid', '?')}) already serves {store_path}; stop it first")
-    app = create_app(store_path, token=token)
+    open_early(store)
+    import uvicorn  # this and FastAPI's imports run while the index opens and the model loads
+
+    from .app import create_app
+
+    app = create_app(store_path, token=token, store=store)
     server = uvicorn.Server(uvicorn_config(app, host, port, log_level))
     if on_started is not None:
         original = server.startup
