@@ -23,6 +23,7 @@ from ..store.head import read_main_head, watch_main_head
 log = logging.getLogger("atocore.server")
 
 LAST_BUILD_INTERVAL = 0.25  # seconds between two writes of the last build (atocore debug-context)
+AFTER_START_IDLE = 1.0  # start-up extras wait for this long without a context request
 
 
 def _freeze(collect: bool = True) -> None:
@@ -63,6 +64,7 @@ class Service:
         self.api = Api(self.store, self.retriever_or_none, index_ready=lambda: self.index_ready,
                        keep_build=self.remember_build, token=self.token)
         self._after_start: list[Any] | None = []  # run once the watcher's first pass is done (None: ran)
+        self._last_request = 0.0  # time.monotonic() of the last context build served
         self._indexed = threading.Condition()  # notified each time the watcher has handled a head
         self._indexed_head: str | None = None
         self._failed_head: str | None = None
@@ -173,9 +175,11 @@ class Service:
         _freeze(collect=False)  # a full collection here found nothing to free and cost 0.07-0.25 s of the start
 
     def after_start(self, fn) -> None:
-        """Run ``fn()`` in a background thread once the service has started and the watcher's first
-        pass is done (the index and the history at main): warm-ups of other caches (the /ui
-        pages' memory and review lists) would otherwise compete with the start itself."""
+        """Run ``fn()`` in a background thread once the service has started, the watcher's first
+        pass is done (the index and the history at main) and no context request came for
+        ``AFTER_START_IDLE`` seconds: warm-ups of other caches (the /ui pages' memory and review
+        lists, ~1.3 s of the GIL a year in) would otherwise compete with the start or with the
+        first prompts for the interpreter."""
         with self._indexed:
             if self._after_start is not None:
                 self._after_start.append(fn)
@@ -189,6 +193,11 @@ class Service:
             return
 
         def run() -> None:
+            while not self._stop.is_set():
+                quiet = time.monotonic() - self._last_request
+                if quiet >= AFTER_START_IDLE:
+                    break
+                self._stop.wait(AFTER_START_IDLE - quiet)
             for fn in todo:
                 try:
                     fn()
@@ -245,6 +254,7 @@ class Service:
         (off the request path: the file write would cost more than the rest of the response), at
         once after a quiet moment, at most every ``LAST_BUILD_INTERVAL`` under load."""
         self.last_build = data
+        self._last_request = time.monotonic()
         if self._writer is None:
             self._flush_build(data)
         else:
