@@ -64,7 +64,7 @@ class Service:
         self.api = Api(self.store, self.retriever_or_none, index_ready=lambda: self.index_ready,
                        keep_build=self.remember_build, token=self.token)
         self._after_start: list[Any] | None = []  # run once the watcher's first pass is done (None: ran)
-        self._last_request = 0.0  # time.monotonic() of the last context build served
+        self._last_request = time.monotonic()  # of the last context build served (or of the start)
         self._indexed = threading.Condition()  # notified each time the watcher has handled a head
         self._indexed_head: str | None = None
         self._failed_head: str | None = None
@@ -103,6 +103,7 @@ class Service:
         return self.head
 
     def start(self) -> None:
+        self._last_request = time.monotonic()  # start-up extras wait for a quiet second from here
         if self._hold_lock:
             from ..backup.service_lock import hold_service_lock
 
