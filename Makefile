@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	# bytecode now: with PYTHONDONTWRITEBYTECODE set, every start would compile atocore again (~0.3 s)
+	$(BIN)/python -m compileall -q atocore
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,6 +1,7 @@
 """Benchmark: POST /context/build over loopback HTTP on a large store, and refresh of a 300-file project.
 
     .venv/bin/python bench/context.py [--chunks 100000] [--requests 2000] [--seconds 5] [--fresh]
+                                      [--distinct] [--profile FILE] [--skip-refresh]
 
 Builds (once, cached in $TMPDIR/atocore-bench-context-<chunks>) a store with 4 projects whose
 markdown sources chunk into about ``--chunks`` chunks, starts ``atocore serve`` in a subprocess
@@ -11,7 +12,12 @@ and measures, with stdlib keep-alive HTTP clients (so the client costs little CP
 * server RSS after the load (target <= 500 MB)
 * refresh of a new 300-file project end to end: staged, committed, indexed (target <= 10 s)
 
-Prompts mix a given project, a project inferred from an alias, and no clear project.
+Prompts mix a given project, a project inferred from an alias, and no clear project; 200 of them
+cycle, or with ``--distinct`` every request has a prompt of its own (nothing a cache keyed by a
+hit's text or a word can have seen twice). The machine is shared: the load average is printed
+beside each figure, with the server's own CPU per request (user and system) and how often the
+kernel preempted it, which is what moves the wall figures on a busy machine. ``--profile FILE``
+records the server with py-spy (``pip install -e '.[bench]'``) during the single-client run.
 """
 
 from __future__ import annotations
@@ -148,6 +154,21 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def proc_counters(pid: int) -> tuple[float, float, int]:
+    """(user s, system s, involuntary context switches of the main thread) of process ``pid``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tck = os.sysconf("SC_CLK_TCK")
+    invol = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("nonvoluntary_ctxt_switches"):
+            invol = int(line.split()[1])
+    return int(fields[11]) / tck, int(fields[12]) / tck, invol
+
+
+def load() -> str:
+    return "%.1f" % os.getloadavg()[0]
+
+
 def free_port() -> int:
     import socket
 
@@ -190,6 +211,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--fresh", action="store_true", help="rebuild the cached store")
+    ap.add_argument("--distinct", action="store_true", help="a prompt of its own for every request")
+    ap.add_argument("--profile", metavar="FILE", help="py-spy the server during the single-client run (raw format)")
+    ap.add_argument("--skip-refresh", action="store_true")
     args = ap.parse_args()
     os.environ.setdefault("ATOCORE_EMBED_MODEL", str(DEFAULT_MODEL))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -205,26 +229,42 @@ def main() -> None:
         counts = health["index"].get("counts", {})
         print(f"index: {counts.get('chunk')} chunks, {counts.get('state')} state entries, "
               f"degraded={health['index'].get('degraded')}")
-        bodies = [json.dumps(p).encode() for p in prompts(vocab)]
+        bodies = [json.dumps(p).encode() for p in prompts(vocab, args.requests + 200 if args.distinct else 200)]
         conn = http.client.HTTPConnection("127.0.0.1", port)
         for b in bodies[:100]:
             assert post(conn, b) == 200
         sample = json.loads(_post_json(port, bodies[0]))
         print(f"sample build: project={sample['project']} items={len(sample['items'])} "
               f"chars={sample['used_chars']} server_ms={sample['elapsed_ms']}")
+        spy = None
+        if args.profile:
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(proc.pid), "-r", "500",
+                                    "-f", "raw", "-o", args.profile, "--nonblocking", "--gil"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
         lat = []
-        cpu0 = proc_cpu(proc.pid)
+        timed = bodies[100:] if args.distinct else bodies
+        load0 = load()
+        u0, s0, i0 = proc_counters(proc.pid)
         for i in range(args.requests):
             t = time.perf_counter()
-            assert post(conn, bodies[i % len(bodies)]) == 200
+            assert post(conn, timed[i % len(timed)]) == 200
             lat.append((time.perf_counter() - t) * 1000)
-        cpu_ms = (proc_cpu(proc.pid) - cpu0) * 1000 / args.requests
+        u1, s1, i1 = proc_counters(proc.pid)
+        n = args.requests
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(30)
+            print(f"py-spy profile (GIL holders, raw stacks): {args.profile}")
         conn.close()
         lat.sort()
         p50 = statistics.median(lat)
         p99 = lat[int(len(lat) * 0.99) - 1]
-        print(f"one keep-alive client, {len(lat)} requests: p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
-              f"mean {statistics.fmean(lat):.2f} ms  (targets 4 / 10 ms); server CPU {cpu_ms:.2f} ms/request")
+        print(f"one keep-alive client, {len(lat)} requests{' (distinct prompts)' if args.distinct else ''}: "
+              f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, mean {statistics.fmean(lat):.2f} ms  (targets 4 / 10 ms); "
+              f"server CPU {(u1 - u0 + s1 - s0) * 1000 / n:.2f} ms/request (user {(u1 - u0) * 1000 / n:.2f}, "
+              f"system {(s1 - s0) * 1000 / n:.2f}), preempted {(i1 - i0) / n:.1f} times/request; "
+              f"load average {load0} -> {load()}")
 
         done = [0] * args.clients
         stop = time.perf_counter() + args.seconds
@@ -250,12 +290,14 @@ def main() -> None:
             t.join()
         elapsed = time.perf_counter() - t0
         print(f"{args.clients} concurrent clients: {sum(done) / elapsed:.0f} requests/s over {elapsed:.1f} s "
-              f"({len(errors)} errors)  (target >= 600)")
+              f"({len(errors)} errors)  (target >= 600); load average {load()}")
         rss, peak = rss_mb(proc.pid)
         print(f"server RSS {rss:.0f} MB (peak {peak:.0f} MB)  (target <= 500 MB)")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    if args.skip_refresh:
+        return
     dt = bench_refresh(store_path, base, vocab)
     print(f"refresh of a new 300-file project (stage + commit + index, store of {args.chunks} chunks): "
           f"{dt:.2f} s  (target <= 10 s)")

@@ -428,10 +428,11 @@ def redact_build(data: dict[str, Any], extra_patterns: tuple[str, ...] = ()) -> 
     return out
 
 
-def save_last_build(store: Store, data: dict[str, Any]) -> None:
+def save_last_build(store: Store, data: dict[str, Any], extra_patterns: tuple[str, ...] | None = None) -> None:
     """Keep the build as served, its prompt redacted, readable by the owner only (0600), replaced
-    atomically (a reader never sees half a file)."""
-    data = redact_build(data, _extra_patterns(store))
+    atomically (a reader never sees half a file). ``extra_patterns``: the store's redaction
+    patterns when the caller has them at hand (default: read from the store's config)."""
+    data = redact_build(data, _extra_patterns(store) if extra_patterns is None else extra_patterns)
     path = last_build_path(store)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{LAST_BUILD_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")

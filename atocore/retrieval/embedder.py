@@ -60,6 +60,14 @@ class Embedder:
         norms[norms == 0] = 1.0
         return vecs / norms
 
+    def prepare(self) -> None:
+        """Make the float32 token table the fast path reads (~0.15 s for a 30k-token model), so the
+        first query does not pay for it."""
+        import numpy as np
+
+        if self._table is None and self._fast_ok():
+            self._table = np.asarray(self.model.embedding, dtype=np.float32)
+
     def _encode_fast(self, texts: list[str]):
         import numpy as np
         from itertools import chain

@@ -135,6 +135,29 @@ def _analyzer():
     return _ANALYZER
 
 
+_TERMS: dict[str, frozenset[str]] = {}
+_TERMS_MAX = 2048  # texts (~6 kB each with their terms): the chunks recent prompts were answered from
+_TERMS_LOCK = threading.Lock()
+
+
+def term_set(text: str) -> frozenset[str]:
+    """``set(_analyzer().analyze(text))``: the en_stem terms of ``text``, remembered for the last
+    ``_TERMS_MAX`` texts asked about.
+
+    The context path checks the prompt's terms against the top hits' whole texts on every
+    request (``Retriever.match_evidence``); analyzing a 600-character chunk costs ~50 us, mostly
+    one Python string per token, and the same chunks answer related prompts again and again.
+    Keyed by the text itself, so an entry can never be stale: a changed chunk is another text."""
+    got = _TERMS.get(text)
+    if got is None:
+        got = frozenset(_analyzer().analyze(text))
+        with _TERMS_LOCK:
+            while len(_TERMS) >= _TERMS_MAX:  # oldest first
+                _TERMS.pop(next(iter(_TERMS)), None)
+            _TERMS[text] = got
+    return got
+
+
 def _restore(path: Path):
     from usearch.index import Index
 
@@ -254,6 +277,7 @@ class Generation:
         if not create:
             self._check_consistency()
         self._searcher = self.bm25.searcher()
+        self._df = (self._searcher, {})  # the searcher, and its (field, term) -> document frequency
 
     # ------------------------------------------------------------------ open / create
 
@@ -488,6 +512,19 @@ class Generation:
     def refresh_searcher(self) -> None:
         self.bm25.reload()
         self._searcher = self.bm25.searcher()
+        self._df = (self._searcher, {})  # one assignment: a reader sees the old pair or the new one
+
+    def doc_freq(self, field: str, term: str) -> int:
+        """Documents of the served searcher holding ``term`` in ``field``. A context build asks
+        for the same few query terms 4-5 times (coverage, IDF, known terms, names): remembered
+        until the searcher changes (an update or a rebuild)."""
+        searcher, df = self._df
+        got = df.get((field, term))
+        if got is None:
+            if len(df) > 100_000:
+                df.clear()
+            got = df[(field, term)] = searcher.doc_freq(field, term)
+        return got
 
     # ------------------------------------------------------------------ reading
 
@@ -546,11 +583,10 @@ class Generation:
         terms = set(_analyzer().analyze(text))
         if not terms:
             return None
-        searcher = self._searcher
-        n = max(1, searcher.num_docs)
+        n = max(1, self._searcher.num_docs)
         have = total = 0.0
         for t in terms:
-            df = max(searcher.doc_freq("body", t), searcher.doc_freq("title", t))
+            df = max(self.doc_freq("body", t), self.doc_freq("title", t))
             idf = math.log(1 + (n - df + 0.5) / (df + 0.5)) if df else math.log(1 + (n + 0.5) / 0.5)
             total += idf
             if df:
@@ -563,20 +599,19 @@ class Generation:
         df-0 IDF would otherwise outweigh every word the store does have."""
         import math
 
-        searcher = self._searcher
-        n = max(1, searcher.num_docs)
+        n = max(1, self._searcher.num_docs)
         out = {}
         for t in dict.fromkeys(_analyzer().analyze(text)):
-            df = max(1, searcher.doc_freq("body", t))
+            df = max(1, self.doc_freq("body", t))
             out[t] = math.log(1 + (n - df + 0.5) / (df + 0.5))
         return out
 
     def has_term(self, term: str) -> bool:
-        return self._searcher.doc_freq("body", term) > 0
+        return self.doc_freq("body", term) > 0
 
     def has_ident(self, ident: str) -> bool:
         """Does a chunk hold this whole compound identifier (``lexical.identifiers``)?"""
-        return self._searcher.doc_freq("ident", ident) > 0
+        return self.doc_freq("ident", ident) > 0
 
     def _eligible(self, project: str | None, kinds: Sequence[str] | None) -> int:
         if project is None and not kinds:
@@ -601,7 +636,7 @@ class Generation:
                 keys = np.fromiter((k for k, (_, pr, kd) in self.keymap.items()
                                     if (project is None or pr == project) and (not kinds or kd in kinds)),
                                    dtype=np.uint64)
-                mat = np.asarray(self.vectors.get(keys), dtype=np.float32).reshape(len(keys), -1)
+                mat = self.vectors_of(keys)
                 cached = (keys, mat)
                 if len(self._exact_cache) > 16:
                     self._exact_cache.clear()
@@ -650,10 +685,24 @@ class Generation:
 
         if self.vectors is None or not keys:
             return {}
-        arr = np.asarray(keys, dtype=np.uint64)
-        mat = np.asarray(self.vectors.get(arr), dtype=np.float32).reshape(len(keys), -1)
+        mat = self.vectors_of(keys)
         sims = np.einsum("ij,j->i", mat, np.asarray(qvec, dtype=np.float32))
         return dict(zip(keys, sims.tolist()))
+
+    def vectors_of(self, keys: Sequence[int]):
+        """The stored vectors of ``keys`` as float32 rows. usearch's ``get`` converts each f16
+        vector to f32 one by one and wraps each in Python (~5 us a key); the compiled lookup in the
+        stored f16 and one numpy conversion give the same values for ~1 us a key."""
+        import numpy as np
+        from usearch.index import ScalarKind
+
+        arr = np.asarray(keys, dtype=np.uint64)
+        index = self.vectors
+        if index.dtype == ScalarKind.F16 and len(arr):
+            rows = index._compiled.get_many(arr, ScalarKind.F16)
+            if all(r is not None for r in rows):
+                return np.concatenate(rows).view(np.float16).astype(np.float32).reshape(len(arr), -1)
+        return np.asarray(index.get(arr), dtype=np.float32).reshape(len(arr), -1)
 
     def fetch(self, keys: Sequence[int]) -> dict[int, tuple]:
         if not keys:

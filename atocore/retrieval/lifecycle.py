@@ -254,6 +254,32 @@ class IndexLifecycle:
             self._size_cache = (key, gen.size_bytes())
         return self._size_cache[1]
 
+    def open_early(self) -> list[threading.Thread]:
+        """Start adopting the index on disk and loading the embedding model, side by side, in two
+        daemon threads; the first search (or ``status``) waits for them through the usual locks.
+
+        The service calls this before it imports its web framework: those imports and the
+        model's (huggingface_hub's) hold the GIL, but the chunk table's SQLite scan, the vector
+        files and the model's weights are read without it, so part of the start-up overlaps."""
+        name = self._model_name(self._config(main_head(self.store)))
+
+        def model() -> None:
+            emb, _ = load_embedder(name)  # cached per process and name; failures are remembered, as always
+            if emb is not None:
+                emb.prepare()
+
+        def index() -> None:
+            try:
+                self._fresh_open_only()
+            except Exception:  # noqa: BLE001 - the first search opens it again and reports
+                pass
+
+        threads = [threading.Thread(target=model, daemon=True, name="atocore-model-load"),
+                   threading.Thread(target=index, daemon=True, name="atocore-index-open")]
+        for t in threads:
+            t.start()
+        return threads
+
     def _fresh_open_only(self) -> None:
         """First use in this process: adopt the index on disk and load the model (once)."""
         with self._update_lock:

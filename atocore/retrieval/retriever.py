@@ -159,7 +159,7 @@ class Retriever(IndexLifecycle):
           computed (it is started in the background on first use) or when the store is too small.
 
         None when the query has no content words or there is no index."""
-        from .index import _analyzer
+        from .index import _analyzer, term_set
 
         gen = self._gen
         if gen is None:
@@ -173,9 +173,9 @@ class Retriever(IndexLifecycle):
         best = 0.0
         an = _analyzer()
         for h in hits[:top]:
-            have = set(an.analyze(f"{h.title}\n{h.text}"))
+            have = term_set(f"{h.title}\n{h.text}")
             if h.kind == "chunk" and h.origin == "source":
-                have.update(an.analyze(h.source.replace("/", " ").replace(".", " ")))
+                have = have | term_set(h.source.replace("/", " ").replace(".", " "))
             best = max(best, sum(v for t, v in idf.items() if t in have) / total)
         rec = CALIBRATIONS.get(gen)
         return {"coverage": best, "known": known, "unknown_names": _unknown_names(query, gen, an),

@@ -33,9 +33,11 @@ TAGS = [
 
 
 def create_app(store_path: str, token: str | None = None, watch_interval: float = 0.2,
-               max_body: int = DEFAULT_MAX_BODY, start_watcher: bool = True, hold_lock: bool = True) -> FastAPI:
-    """The AtoCore service for the store at ``store_path``; writes need ``token`` if one is set."""
-    service = Service(str(store_path), token=token, watch_interval=watch_interval, hold_lock=hold_lock)
+               max_body: int = DEFAULT_MAX_BODY, start_watcher: bool = True, hold_lock: bool = True,
+               store=None) -> FastAPI:
+    """The AtoCore service for the store at ``store_path`` (or the already opened ``store``);
+    writes need ``token`` if one is set."""
+    service = Service(str(store_path), token=token, watch_interval=watch_interval, hold_lock=hold_lock, store=store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

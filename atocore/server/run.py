@@ -38,6 +38,60 @@ _408 = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconn
         b"content-length: %d\r\n\r\n%s")
 
 
+class CoalescingTransport:
+    """A transport whose writes made in one turn of the event loop leave in one ``write``.
+
+    uvicorn writes a response's status line and headers the moment the app sends
+    ``http.response.start`` and the body on ``http.response.body``: two sends on the socket for
+    every small response. Each wakes the waiting client, which reads the headers, blocks again and
+    is woken again for the body (two wake-ups and two round trips through the scheduler per
+    request; on a busy 2-core machine the client preempts the server between them). Handlers
+    that send both without waiting in between (the context fast path, any small JSON answer)
+    now leave as one segment; a streaming response still goes out as it is produced, one loop
+    turn later at most. Everything else is the wrapped transport's."""
+
+    __slots__ = ("_transport", "_loop", "_pending")
+
+    def __init__(self, transport, loop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(bytes(data))
+
+    def writelines(self, lines) -> None:
+        for data in lines:
+            self.write(data)
+
+    def flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
+
+
 def deadline_protocol(request_timeout: float = REQUEST_TIMEOUT):
     """uvicorn's httptools protocol with a deadline for receiving each request.
 
@@ -54,7 +108,7 @@ def deadline_protocol(request_timeout: float = REQUEST_TIMEOUT):
         _request_timer = None
 
         def connection_made(self, transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
+            super().connection_made(CoalescingTransport(transport, self.loop))
             self._arm_request_timer()
 
         def on_message_begin(self) -> None:
@@ -110,23 +164,43 @@ def uvicorn_config(app, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, log_
     return uvicorn.Config(app, **kwargs)
 
 
+def open_early(store) -> None:
+    """Open the store's index and load its model in the background (``IndexLifecycle.open_early``);
+    the service's start-up (``Service.warm``) then finds them ready or waits for them."""
+    try:
+        # What both sides would otherwise import at the same time (a module imported by two threads at
+        # once is safe, but this keeps the overlap to the threads' own work).
+        import anyio  # noqa: F401
+        import numpy  # noqa: F401
+        import tantivy  # noqa: F401
+        import usearch.index  # noqa: F401
+
+        from ..retrieval import open_retriever
+
+        open_retriever(store).open_early()
+    except Exception:  # noqa: BLE001 - the service opens them itself and reports what is wrong
+        pass
+
+
 def serve(store_path: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | None = None,
           log_level: str = "warning", on_started=None) -> None:
     """Serve until interrupted (blocking)."""
-    import uvicorn
-
-    from .app import create_app
-
     token = token if token is not None else (os.environ.get("ATOCORE_TOKEN") or None)
     check_bind(host, token)
     from ..backup.service_lock import service_running
     from ..errors import Busy
     from ..store import open_store
 
-    other = service_running(open_store(store_path))
+    store = open_store(store_path)
+    other = service_running(store)
     if other and not other.get("self"):
         raise Busy(f"another AtoCore service (pid {other.get('pid', '?')}) already serves {store_path}; stop it first")
-    app = create_app(store_path, token=token)
+    open_early(store)
+    import uvicorn  # this and FastAPI's imports run while the index opens and the model loads
+
+    from .app import create_app
+
+    app = create_app(store_path, token=token, store=store)
     server = uvicorn.Server(uvicorn_config(app, host, port, log_level))
     if on_started is not None:
         original = server.startup

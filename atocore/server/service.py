@@ -22,6 +22,9 @@ from ..store.head import read_main_head, watch_main_head
 
 log = logging.getLogger("atocore.server")
 
+LAST_BUILD_INTERVAL = 0.25  # seconds between two writes of the last build (atocore debug-context)
+AFTER_START_IDLE = 1.0  # start-up extras wait for this long without a context request
+
 
 def _freeze(collect: bool = True) -> None:
     import gc
@@ -33,8 +36,8 @@ def _freeze(collect: bool = True) -> None:
 
 class Service:
     def __init__(self, store_path: str, token: str | None = None, watch_interval: float = 0.2,
-                 retriever: Any = None, hold_lock: bool = True):
-        self.store: Store = open_store(store_path)
+                 retriever: Any = None, hold_lock: bool = True, store: Store | None = None):
+        self.store: Store = store if store is not None else open_store(store_path)
         self.token = token or None
         self.watch_interval = watch_interval
         self.started = time.time()
@@ -56,9 +59,12 @@ class Service:
         self.service_lock = None
         self._hold_lock = hold_lock
         self._config_check: tuple[str | None, str | None] | None = None
+        self._patterns: tuple[str, tuple[str, ...]] | None = None  # (atocore.yaml blob, redaction patterns)
         # the query layer over this service: its retriever, its readiness, its kept builds, its token
         self.api = Api(self.store, self.retriever_or_none, index_ready=lambda: self.index_ready,
                        keep_build=self.remember_build, token=self.token)
+        self._after_start: list[Any] | None = []  # run once the watcher's first pass is done (None: ran)
+        self._last_request = time.monotonic()  # of the last context build served (or of the start)
         self._indexed = threading.Condition()  # notified each time the watcher has handled a head
         self._indexed_head: str | None = None
         self._failed_head: str | None = None
@@ -97,6 +103,7 @@ class Service:
         return self.head
 
     def start(self) -> None:
+        self._last_request = time.monotonic()  # start-up extras wait for a quiet second from here
         if self._hold_lock:
             from ..backup.service_lock import hold_service_lock
 
@@ -124,10 +131,20 @@ class Service:
             self.service_lock = None
 
     def redact_patterns(self) -> tuple[str, ...]:
-        """The store's extra redaction patterns (none if the config cannot be read)."""
+        """The store's extra redaction patterns (none if the config cannot be read), read once per
+        version of atocore.yaml on main (the last-build writer asks up to 20 times a second)."""
         from ..context.build import _extra_patterns
 
-        return _extra_patterns(self.store)
+        try:
+            blob = self.store.blob_id("atocore.yaml", self.head) if self.head else None
+        except Exception:  # noqa: BLE001
+            blob = None
+        cached = self._patterns
+        if blob is None or cached is None or cached[0] != blob:
+            cached = (blob, _extra_patterns(self.store))
+            if blob is not None:
+                self._patterns = cached
+        return cached[1]
 
     def poke(self) -> None:
         """Main moved through this service: see it at once, and update the index now."""
@@ -156,7 +173,39 @@ class Service:
                     r.search("warm up", k=1)
             except Exception:
                 log.exception("warming the index failed")
-        _freeze()
+        _freeze(collect=False)  # a full collection here found nothing to free and cost 0.07-0.25 s of the start
+
+    def after_start(self, fn) -> None:
+        """Run ``fn()`` in a background thread once the service has started, the watcher's first
+        pass is done (the index and the history at main) and no context request came for
+        ``AFTER_START_IDLE`` seconds: warm-ups of other caches (the /ui pages' memory and review
+        lists, ~1.3 s of the GIL a year in) would otherwise compete with the start or with the
+        first prompts for the interpreter."""
+        with self._indexed:
+            if self._after_start is not None:
+                self._after_start.append(fn)
+                return
+        threading.Thread(target=fn, name="atocore-after-start", daemon=True).start()
+
+    def _run_after_start(self) -> None:
+        with self._indexed:
+            todo, self._after_start = self._after_start, None
+        if not todo:
+            return
+
+        def run() -> None:
+            while not self._stop.is_set():
+                quiet = time.monotonic() - self._last_request
+                if quiet >= AFTER_START_IDLE:
+                    break
+                self._stop.wait(AFTER_START_IDLE - quiet)
+            for fn in todo:
+                try:
+                    fn()
+                except Exception:  # a warm-up is only a head start
+                    log.exception("start-up task failed")
+
+        threading.Thread(target=run, name="atocore-after-start", daemon=True).start()
 
     def _watch(self) -> None:
         seen: str | None = "<none>"
@@ -178,12 +227,16 @@ class Service:
                     with self._indexed:  # follow_main() waits on this
                         self._indexed_head = head
                         self._indexed.notify_all()
+                    if self._after_start is not None:
+                        self._run_after_start()
             except Exception as exc:  # never let the watcher die; report on /health and retry
                 self.last_update_error = f"{type(exc).__name__}: {exc}"
                 log.exception("index update failed")
                 with self._indexed:  # a follow_main() waiting for this head: it failed (see /health)
                     self._failed_head = self.head
                     self._indexed.notify_all()
+                if self._after_start is not None:
+                    self._run_after_start()
                 self._stop.wait(2.0)
             self._wake.wait(self.watch_interval)
             self._wake.clear()
@@ -199,8 +252,10 @@ class Service:
 
     def remember_build(self, data: dict[str, Any]) -> None:
         """Keep the build as served; a writer thread persists it for `atocore debug-context`
-        (off the request path: the file write would cost more than the rest of the response)."""
+        (off the request path: the file write would cost more than the rest of the response), at
+        once after a quiet moment, at most every ``LAST_BUILD_INTERVAL`` under load."""
         self.last_build = data
+        self._last_request = time.monotonic()
         if self._writer is None:
             self._flush_build(data)
         else:
@@ -212,7 +267,7 @@ class Service:
         data = data if data is not None else self.last_build
         if data is not None:
             try:
-                save_last_build(self.store, data)
+                save_last_build(self.store, data, self.redact_patterns())
             except OSError:
                 log.exception("cannot save the last context build")
 
@@ -221,7 +276,9 @@ class Service:
             self._build_dirty.wait()
             self._build_dirty.clear()
             self._flush_build()
-            self._stop.wait(0.05)  # at most ~20 writes a second under load
+            # at most 4 writes a second under load: each costs ~0.8 ms of the GIL (redaction, JSON,
+            # the file), which a request waits out; a build after a quiet moment is written at once
+            self._stop.wait(LAST_BUILD_INTERVAL)
 
     def follow_main(self, timeout: float = 120.0) -> dict[str, Any] | None:
         """After a write through the service that the caller wants searchable at once (a refresh):

@@ -4,7 +4,6 @@ API and the CLI (review, state, memories, projects, retrieval, context). See doc
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -66,7 +65,7 @@ def build_router(service: Any, auth: Auth) -> APIRouter:
         except Exception:  # a page will report it; warming is only a head start
             log.exception("warming the /ui caches failed")
 
-    threading.Thread(target=warm, name="atocore-ui-warm", daemon=True).start()
+    service.after_start(warm)  # not while the service starts: it would compete with the start for the GIL
 
     # ------------------------------------------------------------------ rendering
 
