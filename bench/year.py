@@ -53,7 +53,7 @@ PROJECTS = ("optics", "firmware", "thermal", "vacuum")
 WORDS = ("lens mount alignment torque spec vacuum chamber laser diode firmware bracket thermal drift "
          "calibration fixture rev budget supplier deadline tolerance anodized aluminium pump seal "
          "gasket flange encoder stepper driver heater sensor loop gain offset noise filter").split()
-VERSION = "3"  # bump when the shape of the year changes (invalidates cached stores)
+VERSION = "4"  # bump when the shape of the year changes (invalidates cached stores)
 
 
 def letters(i: int) -> str:
@@ -66,8 +66,26 @@ def letters(i: int) -> str:
             return out
 
 
+_POOLS: list[list[str]] = []
+
+
 def words(rng: random.Random, n: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n))
+    """``n`` words of real text: consecutive sentences of one document (bench/retrieval.py's pools:
+    the dev-set documents and the standard library's docstrings). A year's turns and notes are about
+    many things in a large vocabulary; text drawn from a few dozen words (VERSION 3) made every
+    query word match nearly every turn, a posting-list load no real store has."""
+    if not _POOLS:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from retrieval import topic_pools
+
+        _POOLS.extend(topic_pools())
+    pool = rng.choice(_POOLS)
+    i = rng.randrange(len(pool))
+    out: list[str] = []
+    while len(out) < n:
+        out += pool[i % len(pool)].split()
+        i += 1
+    return " ".join(out[:n])
 
 
 def plan(scale: float) -> dict[str, int]:
