@@ -698,8 +698,9 @@ class Generation:
 
         arr = np.asarray(keys, dtype=np.uint64)
         index = self.vectors
-        if index.dtype == ScalarKind.F16 and len(arr):
-            rows = index._compiled.get_many(arr, ScalarKind.F16)
+        compiled = getattr(index, "_compiled", None)  # usearch's own internals: fall back if they move
+        if compiled is not None and index.dtype == ScalarKind.F16 and len(arr):
+            rows = compiled.get_many(arr, ScalarKind.F16)
             if all(r is not None for r in rows):
                 return np.concatenate(rows).view(np.float16).astype(np.float32).reshape(len(arr), -1)
         return np.asarray(index.get(arr), dtype=np.float32).reshape(len(arr), -1)
