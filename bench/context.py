@@ -222,6 +222,12 @@ def main() -> None:
         shutil.rmtree(base, ignore_errors=True)
     store_path, vocab = build_store(base, args.chunks)
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other work skews these figures)")
+    from atocore.retrieval import open_retriever
+    from atocore.store import open_store
+
+    # the index's stay-empty calibration (once per generation, kept beside it) is made before the
+    # service starts, as a running service has long made it; otherwise it runs during the first requests
+    open_retriever(open_store(store_path)).calibrate(wait=True)
     port = free_port()
     proc = start_server(store_path, port)
     try:

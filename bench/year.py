@@ -559,7 +559,11 @@ def measure_service(store_path: Path) -> None:
         f"{', PYTHONDONTWRITEBYTECODE set' if os.environ.get('PYTHONDONTWRITEBYTECODE') else ''})")
     from atocore.retrieval import open_retriever
 
-    open_retriever(Store(store_path)).update()  # "with an up-to-date index": earlier parts wrote commits
+    # "with an up-to-date index": earlier parts wrote commits; the index's stay-empty calibration
+    # (stay-empty.json in the generation, computed once per generation) is part of it
+    retriever = open_retriever(Store(store_path))
+    retriever.update()
+    retriever.calibrate(wait=True)
     Store(store_path).history.update()
     port = free_port()
     env = {**os.environ, "ATOCORE_STORE": str(store_path)}

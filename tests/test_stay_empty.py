@@ -154,3 +154,22 @@ def test_vector_only_hits_are_still_dropped_when_no_hit_shares_a_word(two_projec
     hits = [h for h in r.search(prompt, k=12) if h.kind != "state"]
     assert hits  # the vector leg always answers something
     assert _relevant(hits, prompt, matches=True)[0] == []
+
+
+def test_a_started_service_calibrates_in_a_quiet_moment_without_a_prompt(docstore):
+    """The service makes the line after its start (Service.after_start), so the first prompts
+    neither wait for it nor compete with it for the interpreter."""
+    import time
+
+    from tests.fixtures_server import serve_store
+
+    store, r, _ = docstore
+    on_disk = r._gen.folder / calibration.FILE_NAME
+    assert not on_disk.exists()
+    with serve_store(store) as s, s.client() as c:
+        assert c.get("/health").status_code == 200  # no /context/build, no search
+        deadline = time.monotonic() + 60
+        while not on_disk.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert on_disk.exists(), "the service did not calibrate after its start"
+    assert json.loads(on_disk.read_text())["line"] is not None

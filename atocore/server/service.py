@@ -111,6 +111,7 @@ class Service:
         self.refresh_head()
         watch_main_head(self.store, lambda: self.head)  # readers of main_head get the watched value
         self.warm()
+        self.after_start(self._calibrate)
         self._thread = threading.Thread(target=self._watch, name="atocore-index-watcher", daemon=True)
         self._thread.start()
         self._writer = threading.Thread(target=self._write_builds, name="atocore-last-build", daemon=True)
@@ -174,6 +175,13 @@ class Service:
             except Exception:
                 log.exception("warming the index failed")
         _freeze(collect=False)  # a full collection here found nothing to free and cost 0.07-0.25 s of the start
+
+    def _calibrate(self) -> None:
+        """The index's stay-empty line (retrieval/calibration.py), made in a quiet moment after the
+        start rather than by the first prompt that needs it (1-3 s of the GIL; then kept on disk)."""
+        r = self.retriever_or_none()
+        if r is not None:
+            r.calibrate(wait=True)
 
     def after_start(self, fn) -> None:
         """Run ``fn()`` in a background thread once the service has started, the watcher's first
