@@ -199,8 +199,9 @@ def _is_dup(words: frozenset[str], text: str, seen: list[tuple[frozenset[str], s
     return False
 
 
-def _no_match(retriever: Any, prompt: str, hits: list[Any]) -> str | None:
-    """Why the store holds nothing for ``prompt`` (the build then stays empty), or None.
+def _no_match(retriever: Any, prompt: str, hits: list[Any]) -> tuple[bool, str | None]:
+    """(judged, why): whether the match evidence weighed the prompt at all, and why the store
+    holds nothing for it (the build then stays empty) or None.
 
     From the retriever's match evidence (``Retriever.match_evidence``): ``known``, the share of
     the prompt's information (IDF mass) on words the index has at all, ``coverage``, the largest
@@ -214,12 +215,11 @@ def _no_match(retriever: Any, prompt: str, hits: list[Any]) -> str | None:
     before the first calibration is done); it is 1.8 when the prompt names something the store
     has never seen. Measured on the quality suite's docs set and both dev sets, with
     off-topic prompts for each (docs/retrieval.md)."""
-    evidence = getattr(retriever, "match_evidence", None)
-    if evidence is None or not hits:
-        return None
-    ev = evidence(prompt, hits)
-    if ev is None:
-        return None
+    if retriever is None or not hits:
+        return False, None
+    ev = retriever.match_evidence(prompt, hits)
+    if ev is None:  # no content word, or no index
+        return False, None
     score = ev["coverage"] + NO_MATCH_KNOWN_WEIGHT * ev["known"]
     names = ev.get("unknown_names") or []
     own = ev.get("line")
@@ -228,14 +228,14 @@ def _no_match(retriever: Any, prompt: str, hits: list[Any]) -> str | None:
     base = min(own, NO_MATCH_NAMED_BELOW) if own else NO_MATCH_BELOW
     line = NO_MATCH_NAMED_BELOW if names else base
     if score >= line:
-        return None
+        return True, None
     which = (f"this store's line {base:.2f}, calibrated on its own text" if own
              else f"the fixed line {base:.2f}, the store has no calibrated one")
     why = (f"; it names {', '.join(repr(n) for n in names[:5])}, which no indexed text has, so the line is {line:.2f}"
            if names else "")
-    return (f"no match in the store: {ev['known']:.0%} of the prompt's information is in words the index has, "
-            f"and the best hit holds {ev['coverage']:.0%} of it (coverage + {NO_MATCH_KNOWN_WEIGHT} x known = "
-            f"{score:.2f} < {line:.2f}; {which}){why}; supplement left empty")
+    return True, (f"no match in the store: {ev['known']:.0%} of the prompt's information is in words the index has, "
+                  f"and the best hit holds {ev['coverage']:.0%} of it (coverage + {NO_MATCH_KNOWN_WEIGHT} x known = "
+                  f"{score:.2f} < {line:.2f}; {which}){why}; supplement left empty")
 
 
 def _answering_first(items: list[ContextItem], state_rank: dict[str, int], prompt: str) -> list[ContextItem]:
@@ -304,9 +304,9 @@ def build_context(store: Store, retriever: Any, prompt: str, project: str | None
     build.index_commit = next((h.commit for h in hits if h.commit), None)
     # a prompt that names one of the projects (or comes from inside its folder) is about it
     named = build.project_source == "inferred" and not project_from_hits
-    no_match = None if named else _no_match(retriever, prompt, hits)
+    judged, no_match = (False, None) if named else _no_match(retriever, prompt, hits)
     # the decision weighed the hits and found a match: the relevance filter below must not undo it
-    matches = not named and no_match is None and bool(hits) and hasattr(retriever, "match_evidence")
+    matches = judged and no_match is None
     if no_match:
         build.notes.append(no_match)
         dropped["no_match"] = len(hits) + len(extra)

@@ -23,7 +23,6 @@ without an embedding model.
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import re
@@ -63,11 +62,6 @@ def _pseudo_query(rng: random.Random, text: str) -> tuple[str, str] | None:
     return (" ".join(content), " ".join(window)) if len(content) >= 2 else None
 
 
-def _idf(n: int, df: int) -> float:
-    df = max(1, df)  # as Generation.query_idf: an unknown term counts as a term of one chunk
-    return math.log(1 + (n - df + 0.5) / (df + 0.5))
-
-
 def _file_counts(gen: Any, path: str, terms: list[str], cache: dict) -> Counter:
     """How many chunks of the file ``path`` hold each of ``terms`` (the body field, as
     ``doc_freq``), and under ``""`` how many chunks the file has: tantivy counts, no text read."""
@@ -98,7 +92,7 @@ def _terms_of(gen: Any, key: int, an: Any, cache: dict) -> tuple[frozenset, str]
 
 def pseudo_scores(gen: Any, samples: int = SAMPLES, seed: int = 0) -> list[float]:
     """``coverage + 1.5 x known`` of ``samples`` pseudo-queries, each with its own file left out."""
-    from .index import _analyzer
+    from .index import _analyzer, bm25_idf
 
     an = _analyzer()
     searcher = gen._searcher
@@ -140,7 +134,8 @@ def pseudo_scores(gen: Any, samples: int = SAMPLES, seed: int = 0) -> list[float
         if copied:  # the same passage in another file (a copied or versioned doc): it says nothing
             continue  # about text the store does not have, so it is not a sample
         df = {t: searcher.doc_freq("body", t) - in_file[t] for t in terms}
-        idf = {t: _idf(n, d) for t, d in df.items()}
+        # as Generation.query_idf: an unknown term counts as a term of one chunk
+        idf = {t: bm25_idf(n, max(1, d)) for t, d in df.items()}
         total = sum(idf.values())
         if not total:
             continue

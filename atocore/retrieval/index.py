@@ -24,6 +24,7 @@ about half the cost, at the price of holding every vector twice (~0.6 KB per chu
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -133,6 +134,11 @@ def _analyzer():
         _ANALYZER = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.remove_long(40))
                      .filter(tantivy.Filter.lowercase()).filter(tantivy.Filter.stemmer("english")).build())
     return _ANALYZER
+
+
+def bm25_idf(n: int, df: int) -> float:
+    """BM25's IDF of a term in ``df`` of ``n`` documents (tantivy's and Lucene's formula)."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
 _TERMS: dict[str, frozenset[str]] = {}
@@ -578,8 +584,6 @@ class Generation:
 
     def term_coverage(self, text: str) -> float | None:
         """Share of the query's IDF mass carried by words that occur in the index (en_stem terms)."""
-        import math
-
         terms = set(_analyzer().analyze(text))
         if not terms:
             return None
@@ -587,7 +591,7 @@ class Generation:
         have = total = 0.0
         for t in terms:
             df = max(self.doc_freq("body", t), self.doc_freq("title", t))
-            idf = math.log(1 + (n - df + 0.5) / (df + 0.5)) if df else math.log(1 + (n + 0.5) / 0.5)
+            idf = bm25_idf(n, df)
             total += idf
             if df:
                 have += idf
@@ -597,13 +601,10 @@ class Generation:
         """IDF of each en_stem term of ``text``. A term no chunk has counts as the rarest term
         the index could have (document frequency 1): in a store of a handful of documents the
         df-0 IDF would otherwise outweigh every word the store does have."""
-        import math
-
         n = max(1, self._searcher.num_docs)
         out = {}
         for t in dict.fromkeys(_analyzer().analyze(text)):
-            df = max(1, self.doc_freq("body", t))
-            out[t] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+            out[t] = bm25_idf(n, max(1, self.doc_freq("body", t)))
         return out
 
     def has_term(self, term: str) -> bool:
